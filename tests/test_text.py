@@ -1,0 +1,89 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from metanlp_lite import text
+from metanlp_lite.text import EmbeddingCache, embed
+
+
+class Counting:
+    """Wraps the real encoder and records how many texts it was asked to encode."""
+
+    def __init__(self, encoder):
+        self.encoder, self.seen = encoder, []
+
+    def encode(self, texts, **kwargs):
+        self.seen += list(texts)
+        return self.encoder.encode(texts, **kwargs)
+
+
+def test_packaged_weights_are_the_hub_file():
+    path = text.packaged_model_path()
+    assert text.sha256_file(path / "model.safetensors") == text.MODEL_SHA256
+
+
+def test_tampered_weights_are_refused(monkeypatch):
+    monkeypatch.setattr(text, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(RuntimeError, match="are not the hub's all-MiniLM-L6-v2"):
+        text.packaged_model_path()
+
+
+def test_embeddings_are_normalised_and_meaningful(encoder, tmp_path):
+    e = embed(["book a flight to Paris", "reserve a plane ticket to Rome", "how do I bake bread"],
+              encoder, cache=tmp_path, show_progress=False)
+    assert e.shape == (3, 384) and e.dtype == torch.float32
+    torch.testing.assert_close(e.norm(dim=1), torch.ones(3))
+    sims = e @ e.T
+    assert sims[0, 1] > sims[0, 2] + 0.2        # paraphrases are closer than unrelated text
+
+
+def test_cache_miss_then_hit(encoder, tmp_path):
+    enc = Counting(encoder)
+    first = embed(["alpha", "beta", "alpha"], enc, cache=tmp_path, show_progress=False)
+    assert sorted(enc.seen) == ["alpha", "beta"]                 # a repeated text is encoded once
+    torch.testing.assert_close(first[0], first[2])
+    enc.seen.clear()
+    second = embed(["beta", "alpha"], enc, cache=tmp_path, show_progress=False)
+    assert enc.seen == []                                        # all from the cache
+    torch.testing.assert_close(second, first[[1, 0]])
+    third = embed(["beta", "gamma"], enc, cache=tmp_path, show_progress=False)
+    assert enc.seen == ["gamma"]                                 # only the new text
+    torch.testing.assert_close(third[0], first[1])
+
+
+def test_corrupt_cache_file_is_recomputed(encoder, tmp_path):
+    enc = Counting(encoder)
+    reference = embed(["one", "two"], enc, cache=tmp_path, show_progress=False)
+    files = list(tmp_path.rglob("*.npz"))
+    assert len(files) == 1
+    files[0].write_bytes(files[0].read_bytes()[:100])           # as if a write was cut short
+    enc.seen.clear()
+    with pytest.warns(UserWarning, match="removing unreadable embedding cache file"):
+        again = embed(["one", "two"], enc, cache=tmp_path, show_progress=False)
+    assert sorted(enc.seen) == ["one", "two"]
+    torch.testing.assert_close(again, reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                           # repaired: no warning now
+        embed(["one", "two"], enc, cache=tmp_path, show_progress=False)
+
+
+def test_cache_writes_are_atomic(tmp_path, monkeypatch):
+    store = EmbeddingCache("tag", tmp_path)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.save(["a"], np.zeros((1, 3), np.float32))
+    assert list(store.folder.iterdir()) == []                    # no partial or temporary file left
+    monkeypatch.undo()
+    store.save(["a"], np.ones((1, 3), np.float32))
+    assert list(store.load()) == ["a"]
+
+
+def test_embed_refuses_a_single_string(tmp_path):
+    with pytest.raises(TypeError, match="list of texts"):
+        embed("hello", cache=tmp_path)
