@@ -1,0 +1,316 @@
+"""Automatic, friendly checks for the exercises in the notebooks.
+
+Each ``check_*`` takes the student's function, runs it against the package's reference on
+random inputs (float64 where gradients are involved) and returns quietly when it agrees.
+When it does not, it raises ``AssertionError`` saying which input failed, what was expected
+against what came back (with shapes), and a hint at the usual mistake. A function that still
+raises ``NotImplementedError`` gets a reminder instead of a traceback.
+
+Usage in a notebook, right after the exercise::
+
+    checks.check_inner_step(inner_step)
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import objective as obj
+from .episodes import sample_task_indices
+
+__all__ = [
+    "check_inner_step",
+    "check_hvp",
+    "check_one_step_meta_gradient",
+    "check_first_order_gradient",
+    "check_reptile_update",
+    "check_adapt",
+    "check_sample_episode",
+]
+
+DOUBLE = torch.float64
+
+
+class _Feedback:
+    """Builds the failure message of one check."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def passed(self, what: str) -> None:
+        print(f"{self.name}: passed. {what}")
+
+    def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NotImplementedError:
+            raise AssertionError(
+                f"{self.name}: not implemented yet. Replace `raise NotImplementedError()` with your "
+                "code between the markers, run that cell, then run this check again."
+            ) from None
+        except AssertionError:
+            raise
+        except Exception as err:
+            raise AssertionError(f"{self.name}: calling your function raised {type(err).__name__}: {err}") from err
+
+    def fail(self, what: str, inputs: str, expected: Any, got: Any, hint: str) -> None:
+        raise AssertionError(
+            f"{self.name}: {what}\n"
+            f"  input:    {inputs}\n"
+            f"  expected: {_show(expected)}\n"
+            f"  got:      {_show(got)}\n"
+            f"  hint:     {hint}"
+        )
+
+    def tensor(self, got: Any, expected: Tensor, inputs: str, hint: str, what: str = "wrong value",
+               rtol: float = 1e-7, atol: float = 1e-9) -> None:
+        if not isinstance(got, Tensor):
+            self.fail("your function should return a tensor", inputs, expected, got,
+                      f"return a torch.Tensor of shape {tuple(expected.shape)}")
+        if got.shape != expected.shape:
+            self.fail(f"wrong shape {tuple(got.shape)}, expected {tuple(expected.shape)}", inputs, expected, got,
+                      "check which dimension you reduce over, and that you do not add or drop one")
+        if not torch.allclose(got.detach().to(expected.dtype), expected, rtol=rtol, atol=atol):
+            self.fail(what, inputs, expected, got, hint)
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, Tensor):
+        flat = v.detach().flatten()
+        vals = ", ".join(f"{x:.5g}" for x in flat[:6].tolist()) + (", ..." if flat.numel() > 6 else "")
+        return f"tensor of shape {tuple(v.shape)}: [{vals}]"
+    return repr(v)
+
+
+def _smooth_task_losses(g: torch.Generator, d: int) -> tuple[obj.LossFn, obj.LossFn]:
+    """Support and query losses that are not quadratic (their Hessian changes with theta)."""
+    A = torch.randn(d, d, generator=g, dtype=DOUBLE)
+    A = A @ A.T / d + 0.5 * torch.eye(d, dtype=DOUBLE)
+    b, c = torch.randn(2, d, generator=g, dtype=DOUBLE)
+
+    def support(theta: Tensor) -> Tensor:
+        r = theta - b
+        return 0.5 * r @ A @ r + 0.25 * (r ** 4).sum()
+
+    def query(theta: Tensor) -> Tensor:
+        return torch.log(torch.cosh(theta - c)).sum() + 0.1 * (theta ** 2).sum()
+
+    return support, query
+
+
+def check_inner_step(inner_step: Callable[[Tensor, obj.LossFn, float], Tensor], seed: int = 0) -> None:
+    """``inner_step(theta, support_loss, alpha)`` must return phi = theta - alpha * grad L_s(theta),
+    differentiable with respect to theta (so that MAML can backpropagate through it)."""
+    fb = _Feedback("check_inner_step")
+    g = torch.Generator().manual_seed(seed)
+    for trial in range(3):
+        d = 3 + trial
+        support, query = _smooth_task_losses(g, d)
+        theta = torch.randn(d, generator=g, dtype=DOUBLE).requires_grad_(True)
+        alpha = [0.1, 0.05, 0.2][trial]
+        inputs = f"theta of shape ({d},), alpha = {alpha}, a non-quadratic support loss"
+        phi = fb.call(inner_step, theta, support, alpha)
+        expected = obj.inner_update(theta.detach(), support, alpha)
+        fb.tensor(phi, expected, inputs, "phi = theta - alpha * grad: check the sign, and that you use the "
+                  "gradient at theta (not the loss value)")
+        if not phi.requires_grad:
+            fb.fail("phi does not depend on theta (it carries no gradient)", inputs, "phi.requires_grad == True",
+                    False, "compute the gradient with torch.autograd.grad(loss, theta, create_graph=True)")
+        meta = torch.autograd.grad(query(phi), theta)[0]
+        exact = obj.meta_gradient(theta.detach(), support, query, alpha)
+        if not torch.allclose(meta, exact, rtol=1e-6, atol=1e-9):
+            first = obj.first_order_meta_gradient(theta.detach(), support, query, alpha)
+            hint = ("the meta-gradient through your phi is the first-order one: pass create_graph=True to "
+                    "torch.autograd.grad so the inner gradient stays differentiable"
+                    if torch.allclose(meta, first, rtol=1e-6, atol=1e-9)
+                    else "backpropagating through phi gives the wrong meta-gradient: do not detach anything")
+            fb.fail("the gradient of L_q(phi) with respect to theta is wrong", inputs, exact, meta, hint)
+    fb.passed("phi = theta - alpha * grad L_s(theta), and MAML can differentiate through it.")
+
+
+def check_hvp(hvp: Callable[[obj.LossFn, Tensor, Tensor], Tensor], seed: int = 0) -> None:
+    """``hvp(loss, theta, v)`` must return the Hessian of ``loss`` at theta times v, shape (d,)."""
+    fb = _Feedback("check_hvp")
+    g = torch.Generator().manual_seed(seed)
+    for trial in range(3):
+        d = 2 + 2 * trial
+        support, _ = _smooth_task_losses(g, d)
+        theta = torch.randn(d, generator=g, dtype=DOUBLE)
+        v = torch.randn(d, generator=g, dtype=DOUBLE)
+        inputs = f"theta and v of shape ({d},), a non-quadratic loss"
+        got = fb.call(hvp, support, theta.clone(), v.clone())
+        expected = torch.autograd.functional.hessian(support, theta) @ v
+        if isinstance(got, Tensor) and got.shape == expected.shape:
+            grad = obj.grad(support, theta)
+            if torch.allclose(got.detach(), grad):
+                fb.fail("you returned the gradient, not H v", inputs, expected, got,
+                        "differentiate the scalar <grad L(theta), v> once more with respect to theta")
+        fb.tensor(got, expected, inputs, "H v = grad_theta <grad_theta L(theta), v>: the first gradient needs "
+                  "create_graph=True, and v must be a constant in the second")
+    fb.passed("Your Hessian-vector product matches the full Hessian times v.")
+
+
+def check_one_step_meta_gradient(meta_gradient: Callable[[Tensor, obj.LossFn, obj.LossFn, float], Tensor],
+                                 seed: int = 0) -> None:
+    """``meta_gradient(theta, support_loss, query_loss, alpha)`` must return
+    (I - alpha H_s(theta)) grad L_q(phi) with phi = theta - alpha grad L_s(theta)."""
+    fb = _Feedback("check_one_step_meta_gradient")
+    g = torch.Generator().manual_seed(seed)
+    for trial in range(3):
+        d = 3 + trial
+        support, query = _smooth_task_losses(g, d)
+        theta = torch.randn(d, generator=g, dtype=DOUBLE)
+        alpha = [0.1, 0.2, 0.05][trial]
+        inputs = f"theta of shape ({d},), alpha = {alpha}, non-quadratic support and query losses"
+        got = fb.call(meta_gradient, theta.clone(), support, query, alpha)
+        expected = obj.meta_gradient(theta, support, query, alpha)
+        if isinstance(got, Tensor) and got.shape == expected.shape and not torch.allclose(got.detach(), expected):
+            phi = obj.inner_update(theta, support, alpha)
+            gq = obj.grad(query, phi)
+            if torch.allclose(got.detach(), gq):
+                fb.fail("this is the first-order gradient", inputs, expected, got,
+                        "you dropped the Hessian term: multiply grad L_q(phi) by (I - alpha H_s(theta))")
+            if torch.allclose(got.detach(), gq + alpha * obj.hvp(support, theta, gq)):
+                fb.fail("the Hessian term has the wrong sign", inputs, expected, got,
+                        "d phi / d theta = I - alpha H, so the factor is (I - alpha H), not (I + alpha H)")
+            if torch.allclose(got.detach(), gq - alpha * obj.hvp(support, phi, gq)):
+                fb.fail("the Hessian is taken at the wrong point", inputs, expected, got,
+                        "the Hessian of the support loss belongs at theta (where the inner step starts), not at phi")
+            if torch.allclose(got.detach(), obj.grad(query, theta) - alpha * obj.hvp(support, theta, obj.grad(query, theta))):
+                fb.fail("grad L_q is taken at the wrong point", inputs, expected, got,
+                        "the query gradient belongs at the adapted parameters phi, not at theta")
+        fb.tensor(got, expected, inputs, "compare with the chain rule: (I - alpha H_s(theta)) grad L_q(phi)",
+                  rtol=1e-6)
+    fb.passed("(I - alpha H_s(theta)) grad L_q(phi): the exact one-step meta-gradient.")
+
+
+def check_first_order_gradient(first_order: Callable[[Tensor, obj.LossFn, obj.LossFn, float], Tensor],
+                               seed: int = 0) -> None:
+    """``first_order(theta, support_loss, query_loss, alpha)`` must return grad L_q at phi."""
+    fb = _Feedback("check_first_order_gradient")
+    g = torch.Generator().manual_seed(seed)
+    for trial in range(3):
+        d = 3 + trial
+        support, query = _smooth_task_losses(g, d)
+        theta = torch.randn(d, generator=g, dtype=DOUBLE)
+        alpha = 0.1
+        inputs = f"theta of shape ({d},), alpha = {alpha}"
+        got = fb.call(first_order, theta.clone(), support, query, alpha)
+        expected = obj.first_order_meta_gradient(theta, support, query, alpha)
+        hint = "first-order MAML evaluates the QUERY gradient at the ADAPTED parameters phi"
+        if isinstance(got, Tensor) and got.shape == expected.shape:
+            if torch.allclose(got.detach(), obj.grad(query, theta)):
+                hint = "you took the query gradient at theta; first adapt: phi = theta - alpha grad L_s(theta)"
+            elif torch.allclose(got.detach(), obj.grad(support, obj.inner_update(theta, support, alpha))):
+                hint = "you used the support loss at phi; the meta-gradient uses the query loss"
+        fb.tensor(got, expected, inputs, hint)
+    fb.passed("grad L_q(phi): the first-order MAML gradient.")
+
+
+def check_reptile_update(reptile_update: Callable[[Tensor, Tensor, float], Tensor], seed: int = 0) -> None:
+    """``reptile_update(theta, phis, epsilon)`` with theta (P,) and the adapted phis (T, P) must
+    return theta + epsilon * (mean_T phi_T - theta)."""
+    fb = _Feedback("check_reptile_update")
+    g = torch.Generator().manual_seed(seed)
+    for T, P, eps in ((1, 3, 0.1), (5, 4, 0.5), (8, 2, 1.0)):
+        theta = torch.randn(P, generator=g, dtype=DOUBLE)
+        phis = theta + torch.randn(T, P, generator=g, dtype=DOUBLE)
+        inputs = f"theta of shape ({P},), phis of shape ({T}, {P}), epsilon = {eps}"
+        got = fb.call(reptile_update, theta.clone(), phis.clone(), eps)
+        expected = theta + eps * (phis.mean(0) - theta)
+        hint = "Reptile moves theta TOWARD the average adapted weights: theta + epsilon * (mean phi - theta)"
+        if isinstance(got, Tensor) and got.shape == expected.shape:
+            if torch.allclose(got, theta - eps * (phis.mean(0) - theta)):
+                hint = "wrong sign: you moved theta away from the adapted weights"
+            elif T > 1 and torch.allclose(got, theta + eps * (phis - theta).sum(0)):
+                hint = "you summed over tasks; average them, so the step does not grow with the number of tasks"
+        fb.tensor(got, expected, inputs, hint)
+    fb.passed("theta + epsilon * (mean phi - theta): the Reptile update.")
+
+
+def check_adapt(adapt: Callable[..., dict[str, Tensor]], seed: int = 0) -> None:
+    """``adapt(model, params, x, y, lr, steps)`` must return the parameters after ``steps`` steps of
+    phi <- phi - lr * grad MSE, as a new dict (the model untouched), differentiable w.r.t. params."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    from .maml import inner_loop
+
+    fb = _Feedback("check_adapt")
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    for steps, lr in ((1, 0.1), (3, 0.05)):
+        params = {k: v.detach().clone().requires_grad_(True) for k, v in model.named_parameters()}
+        x = torch.randn(10, 1, generator=g, dtype=DOUBLE)
+        y = torch.sin(x)
+        inputs = f"a 1-8-1 MLP, x and y of shape (10, 1), lr = {lr}, steps = {steps}"
+        got = fb.call(adapt, model, params, x, y, lr, steps)
+        if not isinstance(got, dict) or set(got) != set(params):
+            fb.fail("return a dict with the same names as params", inputs, sorted(params),
+                    sorted(got) if isinstance(got, dict) else got, "build a new dict {name: tensor}")
+        expected = inner_loop(model, params, x, y, lr=lr, steps=steps, loss_fn=F.mse_loss)
+        for k in params:
+            fb.tensor(got[k], expected[k].detach(), f"{inputs}; parameter {k!r}",
+                      "each step: loss = F.mse_loss(functional_call(model, phi, (x,)), y); "
+                      "phi = {k: p - lr * g}; repeat `steps` times, starting from params", rtol=1e-6)
+        for k, v in model.named_parameters():
+            if not torch.equal(v.detach(), before[k]):
+                fb.fail(f"the model's own parameter {k!r} changed", inputs, "the model untouched", "modified",
+                        "never write into model parameters (no .data, no in-place -=); return new tensors")
+        meta = torch.autograd.grad(sum(v.sum() for v in got.values()), list(params.values()), allow_unused=True)
+        ref = torch.autograd.grad(sum(v.sum() for v in expected.values()), list(params.values()))
+        if any(m is None for m in meta) or not all(torch.allclose(a, b, rtol=1e-6) for a, b in zip(meta, ref)):
+            fb.fail("the adapted parameters are not differentiable with respect to params the way MAML needs",
+                    inputs, "second-order gradients", "first-order or none",
+                    "use torch.autograd.grad(loss, list(phi.values()), create_graph=True)")
+    fb.passed("Your inner loop matches the package's, leaves the model alone and keeps second-order gradients.")
+
+
+def check_sample_episode(sample_episode: Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]], seed: int = 0) -> None:
+    """``sample_episode(labels, n_way, k_shot, n_query, generator)`` must return (support_idx (N*K,),
+    support_y (N*K,), query_idx (N*Q,), query_y (N*Q,)): N distinct classes relabelled 0..N-1,
+    K support and Q query examples of each, support and query never sharing an example."""
+    fb = _Feedback("check_sample_episode")
+    labels = torch.arange(10).repeat_interleave(6)
+    for trial, (n, k, q) in enumerate(((5, 1, 2), (3, 2, 4), (10, 1, 5))):
+        g = torch.Generator().manual_seed(seed + trial)
+        inputs = f"a pool of 10 classes x 6 examples, N = {n}, K = {k}, Q = {q}"
+        for _ in range(20):
+            out = fb.call(sample_episode, labels, n, k, q, g)
+            if not (isinstance(out, tuple) and len(out) == 4):
+                fb.fail("return four tensors", inputs, "(support_idx, support_y, query_idx, query_y)", out,
+                        "return a tuple of four tensors")
+            s, sy, qi, qy = (torch.as_tensor(t) for t in out)
+            if s.shape != (n * k,) or qi.shape != (n * q,) or sy.shape != s.shape or qy.shape != qi.shape:
+                fb.fail("wrong shapes", inputs, f"({n * k},) and ({n * q},)",
+                        f"{tuple(s.shape)}, {tuple(sy.shape)}, {tuple(qi.shape)}, {tuple(qy.shape)}",
+                        "K examples of each of the N classes in the support set, Q in the query set")
+            if set(sy.tolist()) != set(range(n)) or set(qy.tolist()) != set(range(n)):
+                fb.fail("labels must be 0..N-1 within the episode", inputs, list(range(n)),
+                        sorted(set(sy.tolist())), "relabel the chosen classes 0..N-1 (not their original ids)")
+            if set(s.tolist()) & set(qi.tolist()) or len(set(s.tolist())) < len(s) or len(set(qi.tolist())) < len(qi):
+                fb.fail("an example appears twice (in support and query, or twice in one set)", inputs,
+                        "disjoint sets", sorted(set(s.tolist()) & set(qi.tolist())) or "a repeat",
+                        "draw the K+Q examples of a class together, without replacement (torch.randperm)")
+            for j in range(n):
+                orig = set(labels[s[sy == j]].tolist()) | set(labels[qi[qy == j]].tolist())
+                if len(orig) != 1:
+                    fb.fail(f"label {j} stands for several original classes {sorted(orig)}", inputs,
+                            "one class per label", sorted(orig), "use the same class for label j in support and query")
+            if len(set(labels[s].tolist())) != n:
+                fb.fail("the same class was drawn twice", inputs, f"{n} distinct classes",
+                        sorted(labels[s].tolist()), "choose the N classes without replacement")
+    fb.passed("Distinct classes, labels 0..N-1, support and query disjoint, on 60 episodes.")
+
+
+def reference_sample_episode(labels: Tensor, n_way: int, k_shot: int, n_query: int,
+                             generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The package's answer to :func:`check_sample_episode`'s exercise (used by the tests)."""
+    by_class = [torch.nonzero(labels == c).flatten() for c in sorted(set(labels.tolist()))]
+    s, sy, q, qy, _ = sample_task_indices(by_class, n_way, k_shot, n_query, generator)
+    return s, sy, q, qy

@@ -1,0 +1,100 @@
+"""Student versions of the notebooks: ``python -m metanlp_lite.labs build --out labs``.
+
+Each solution sits between nbgrader's markers in a code cell::
+
+    def inner_update(params, grads, lr):
+        ### BEGIN SOLUTION
+        return {k: p - lr * grads[k] for k, p in params.items()}
+        ### END SOLUTION
+
+The student version keeps the cell, replaces what lies between the markers by a stub at
+the same indentation (``# YOUR CODE HERE`` / ``raise NotImplementedError()``, as nbgrader
+does) and clears every output, so the student starts from a clean notebook. The build is
+deterministic: the committed ``labs/`` must equal a fresh build (a test checks it).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+__all__ = ["strip_solutions", "student_notebook", "build"]
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+
+
+def strip_solutions(source: str) -> str:
+    """Replace every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region by a stub.
+
+    Raises ValueError on unbalanced markers (a BEGIN without an END, or the reverse).
+    """
+    out, inside, indent = [], False, ""
+    for n, line in enumerate(source.splitlines(), 1):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise ValueError(f"line {n}: {BEGIN} inside another solution")
+            inside, indent = True, re.match(r"\s*", line).group(0)
+            out += [indent + s for s in STUB]
+        elif stripped == END:
+            if not inside:
+                raise ValueError(f"line {n}: {END} without {BEGIN}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{BEGIN} without {END}")
+    return "\n".join(out)
+
+
+def has_solution(source: str) -> bool:
+    return any(line.strip() == BEGIN for line in source.splitlines())
+
+
+def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with solutions stubbed and all outputs cleared."""
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            cell.source = strip_solutions(cell.source)
+    nb.metadata.pop("widgets", None)       # saved widget state belongs to the executed copy
+    return nb
+
+
+def build(src: Path, out: Path) -> list[Path]:
+    """Write the student version of every ``src/*.ipynb`` that has exercises into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(src.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if not any(c.cell_type == "code" and has_solution(c.source) for c in nb.cells):
+            continue
+        target = out / path.name
+        nbformat.write(student_notebook(nb), target)
+        written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m metanlp_lite.labs", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="write the student notebooks")
+    b.add_argument("--src", type=Path, default=Path("notebooks"), help="the solved notebooks (default: notebooks)")
+    b.add_argument("--out", type=Path, default=Path("labs"), help="where to write them (default: labs)")
+    args = parser.parse_args(argv)
+    if not args.src.is_dir():
+        parser.error(f"{args.src} is not a folder of notebooks; run from the project root or pass --src")
+    for path in build(args.src, args.out):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

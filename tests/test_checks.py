@@ -1,0 +1,128 @@
+"""Every exercise check passes the reference solution and fails plausible wrong ones, with a useful hint."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from metanlp_lite import checks
+from metanlp_lite import objective as obj
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def fails(check, fn, *fragments):
+    with pytest.raises(AssertionError) as err:
+        check(fn)
+    for fragment in fragments:
+        assert fragment in str(err.value), str(err.value)
+    return str(err.value)
+
+
+# --- inner step ------------------------------------------------------------------------
+def inner_step(theta, loss, alpha):
+    return theta - alpha * torch.autograd.grad(loss(theta), theta, create_graph=True)[0]
+
+
+def test_inner_step():
+    checks.check_inner_step(inner_step)
+    fails(checks.check_inner_step, lambda t, L, a: t - a * torch.autograd.grad(L(t), t)[0], "create_graph=True")
+    fails(checks.check_inner_step, lambda t, L, a: t + a * torch.autograd.grad(L(t), t, create_graph=True)[0],
+          "check the sign", "expected:", "got:")
+    fails(checks.check_inner_step, not_implemented, "not implemented yet")
+
+
+# --- Hessian-vector product ------------------------------------------------------------
+def hvp(loss, theta, v):
+    theta = theta.requires_grad_(True)
+    g = torch.autograd.grad(loss(theta), theta, create_graph=True)[0]
+    return torch.autograd.grad(g @ v, theta)[0]
+
+
+def test_hvp():
+    checks.check_hvp(hvp)
+    fails(checks.check_hvp, lambda L, t, v: torch.func.grad(L)(t), "you returned the gradient")
+    fails(checks.check_hvp, lambda L, t, v: v * torch.func.grad(L)(t), "H v = grad_theta")
+
+
+# --- one-step meta-gradient ------------------------------------------------------------
+def test_one_step_meta_gradient():
+    checks.check_one_step_meta_gradient(lambda t, s, q, a: obj.meta_gradient(t, s, q, a))
+
+    def plus(t, s, q, a):
+        gq = obj.grad(q, obj.inner_update(t, s, a))
+        return gq + a * obj.hvp(s, t, gq)
+
+    def at_phi(t, s, q, a):
+        phi = obj.inner_update(t, s, a)
+        gq = obj.grad(q, phi)
+        return gq - a * obj.hvp(s, phi, gq)
+
+    fails(checks.check_one_step_meta_gradient, lambda t, s, q, a: obj.first_order_meta_gradient(t, s, q, a),
+          "first-order", "dropped the Hessian term")
+    fails(checks.check_one_step_meta_gradient, plus, "wrong sign")
+    fails(checks.check_one_step_meta_gradient, at_phi, "wrong point", "not at phi")
+
+
+# --- first-order gradient --------------------------------------------------------------
+def test_first_order_gradient():
+    checks.check_first_order_gradient(obj.first_order_meta_gradient)
+    fails(checks.check_first_order_gradient, lambda t, s, q, a: obj.grad(q, t), "at theta")
+    fails(checks.check_first_order_gradient, lambda t, s, q, a: obj.grad(s, obj.inner_update(t, s, a)),
+          "support loss")
+
+
+# --- Reptile ---------------------------------------------------------------------------
+def test_reptile_update():
+    checks.check_reptile_update(lambda t, phis, e: t + e * (phis.mean(0) - t))
+    fails(checks.check_reptile_update, lambda t, phis, e: t - e * (phis.mean(0) - t), "wrong sign")
+    fails(checks.check_reptile_update, lambda t, phis, e: t + e * (phis - t).sum(0), "summed over tasks")
+    fails(checks.check_reptile_update, lambda t, phis, e: t + e * (phis - t), "wrong shape")  # no mean over tasks
+
+
+# --- adapt with functional_call --------------------------------------------------------
+def adapt(model, params, x, y, lr, steps, create_graph=True):
+    for _ in range(steps):
+        loss = F.mse_loss(functional_call(model, params, (x,)), y)
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
+        params = {k: p - lr * g for (k, p), g in zip(params.items(), grads)}
+    return params
+
+
+def test_adapt():
+    checks.check_adapt(adapt)
+    fails(checks.check_adapt, lambda m, p, x, y, lr, steps: adapt(m, p, x, y, lr, 1), "parameter")
+    fails(checks.check_adapt, lambda m, p, x, y, lr, steps: adapt(m, p, x, y, lr, steps, create_graph=False),
+          "create_graph=True")
+
+    def in_place(model, params, x, y, lr, steps):
+        out = adapt(model, params, x, y, lr, steps)
+        with torch.no_grad():
+            for k, v in model.named_parameters():
+                v.copy_(out[k])
+        return out
+
+    fails(checks.check_adapt, in_place, "changed", "never write into model parameters")
+
+
+# --- episode sampler -------------------------------------------------------------------
+def test_sample_episode():
+    checks.check_sample_episode(checks.reference_sample_episode)
+
+    def with_replacement(labels, n, k, q, g):
+        classes = torch.randperm(int(labels.max()) + 1, generator=g)[:n]
+        s, q_ = [], []
+        for c in classes:
+            pool = torch.nonzero(labels == c).flatten()
+            s.append(pool[torch.randint(len(pool), (k,), generator=g)])
+            q_.append(pool[torch.randint(len(pool), (q,), generator=g)])
+        ar = torch.arange(n)
+        return torch.cat(s), ar.repeat_interleave(k), torch.cat(q_), ar.repeat_interleave(q)
+
+    def original_labels(labels, n, k, q, g):
+        s, sy, qi, qy = checks.reference_sample_episode(labels, n, k, q, g)
+        return s, labels[s], qi, labels[qi]
+
+    fails(checks.check_sample_episode, with_replacement, "appears twice", "without replacement")
+    fails(checks.check_sample_episode, original_labels, "labels must be 0..N-1")
