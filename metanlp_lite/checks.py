@@ -29,6 +29,8 @@ __all__ = [
     "check_reptile_update",
     "check_adapt",
     "check_sample_episode",
+    "check_filter_normalize",
+    "check_prototypical_loss",
 ]
 
 DOUBLE = torch.float64
@@ -314,3 +316,81 @@ def reference_sample_episode(labels: Tensor, n_way: int, k_shot: int, n_query: i
     by_class = [torch.nonzero(labels == c).flatten() for c in sorted(set(labels.tolist()))]
     s, sy, q, qy, _ = sample_task_indices(by_class, n_way, k_shot, n_query, generator)
     return s, sy, q, qy
+
+
+def check_filter_normalize(filter_normalize: Callable[[dict[str, Tensor], dict[str, Tensor]], dict[str, Tensor]],
+                           seed: int = 0) -> None:
+    """``filter_normalize(direction, params)`` (dicts of tensors) must rescale every filter (row of a
+    weight matrix) of ``direction`` to the norm of the same filter of ``params``, and give 1-D
+    tensors (biases) a zero direction (Li et al., 2018)."""
+    from .landscape import filter_normalize as reference
+
+    fb = _Feedback("check_filter_normalize")
+    g = torch.Generator().manual_seed(seed)
+    shapes = {"0.weight": (6, 1), "0.bias": (6,), "2.weight": (4, 6), "2.bias": (4,)}
+    for trial in range(3):
+        params = {k: torch.randn(s, generator=g, dtype=DOUBLE) * (1 + trial) for k, s in shapes.items()}
+        direction = {k: torch.randn(s, generator=g, dtype=DOUBLE) for k, s in shapes.items()}
+        inputs = "an MLP's params {0.weight (6, 1), 0.bias (6,), 2.weight (4, 6), 2.bias (4,)} and a random direction"
+        got = fb.call(filter_normalize, {k: v.clone() for k, v in direction.items()},
+                      {k: v.clone() for k, v in params.items()})
+        expected = reference(direction, params)
+        if not isinstance(got, dict) or set(got) != set(params):
+            fb.fail("return a dict with the same names as params", inputs, sorted(params),
+                    sorted(got) if isinstance(got, dict) else got, "build {name: tensor} for every parameter")
+        for k in shapes:
+            hint = "each ROW d_f of a weight becomes d_f / ||d_f|| * ||theta_f|| (a norm per row, dim=1)"
+            got_k = got[k]
+            if isinstance(got_k, Tensor) and got_k.shape == expected[k].shape and params[k].ndim > 1:
+                whole = direction[k] / direction[k].norm() * params[k].norm()
+                if torch.allclose(got_k, whole):
+                    hint = "you normalised the whole matrix at once; normalise each filter (row) separately"
+                elif torch.allclose(got_k, direction[k] / direction[k].norm(dim=1, keepdim=True)):
+                    hint = "each filter has norm 1: scale it by the norm of the same filter of theta"
+            if params[k].ndim == 1:
+                hint = "biases (1-D tensors) get a zero direction: torch.zeros_like(d)"
+            fb.tensor(got_k, expected[k], f"{inputs}; parameter {k!r}", hint)
+    fb.passed("Every filter of the direction has the norm of the same filter of theta; biases are zero.")
+
+
+def reference_prototypical_loss(support_z: Tensor, support_y: Tensor, query_z: Tensor, query_y: Tensor,
+                                n_way: int) -> Tensor:
+    """Snell et al. (2017): cross-entropy of logits -||f(x) - c_k||^2, prototypes c_k the class means."""
+    import torch.nn.functional as F
+
+    from .fewshot import prototypes
+
+    c = prototypes(support_z[None], support_y[None], n_way)[0]
+    return F.cross_entropy(-torch.cdist(query_z, c) ** 2, query_y)
+
+
+def check_prototypical_loss(prototypical_loss: Callable[..., Tensor], seed: int = 0) -> None:
+    """``prototypical_loss(support_z, support_y, query_z, query_y, n_way)`` for one episode
+    (support_z (N*K, D), query_z (N*Q, D)) must return the mean cross-entropy of the logits
+    -||z_q - c_k||^2, with c_k the mean support embedding of class k."""
+    fb = _Feedback("check_prototypical_loss")
+    g = torch.Generator().manual_seed(seed)
+    for n, k, q, d in ((3, 1, 2, 4), (5, 3, 4, 8), (2, 5, 3, 3)):
+        sz = torch.randn(n * k, d, generator=g, dtype=DOUBLE)
+        qz = torch.randn(n * q, d, generator=g, dtype=DOUBLE)
+        sy, qy = torch.arange(n).repeat_interleave(k), torch.arange(n).repeat_interleave(q)
+        inputs = f"{n}-way {k}-shot, {q} queries per class, embeddings of dimension {d}"
+        got = fb.call(prototypical_loss, sz.clone(), sy.clone(), qz.clone(), qy.clone(), n)
+        expected = reference_prototypical_loss(sz, sy, qz, qy, n)
+        hint = "logits = -(squared Euclidean distance to each prototype); loss = F.cross_entropy(logits, query_y)"
+        if isinstance(got, Tensor) and got.shape == expected.shape:
+            import torch.nn.functional as F
+
+            c = torch.stack([sz[sy == j].mean(0) for j in range(n)])
+            dist2 = torch.cdist(qz, c) ** 2
+            if torch.allclose(got, F.cross_entropy(dist2, qy)):
+                hint = "wrong sign: a CLOSER prototype must get a LARGER logit, so use minus the distance"
+            elif torch.allclose(got, F.cross_entropy(-dist2.sqrt(), qy)):
+                hint = "Snell et al. use the SQUARED Euclidean distance"
+            elif torch.allclose(got, F.cross_entropy(-dist2, qy, reduction="sum")):
+                hint = "average the loss over the queries (reduction='mean'), do not sum it"
+            elif k > 1 and torch.allclose(got, F.cross_entropy(
+                    -torch.cdist(qz, torch.stack([sz[sy == j].sum(0) for j in range(n)])) ** 2, qy)):
+                hint = "a prototype is the MEAN of its class's support embeddings, not the sum"
+        fb.tensor(got, expected, inputs, hint)
+    fb.passed("Cross-entropy over minus squared distances to the class means, averaged over queries.")

@@ -126,3 +126,45 @@ def test_sample_episode():
 
     fails(checks.check_sample_episode, with_replacement, "appears twice", "without replacement")
     fails(checks.check_sample_episode, original_labels, "labels must be 0..N-1")
+
+
+# --- filter normalisation (notebook 03) ------------------------------------------------
+def test_filter_normalize():
+    from metanlp_lite.landscape import filter_normalize
+
+    checks.check_filter_normalize(filter_normalize)
+
+    def whole(direction, params):
+        return {k: (d / d.norm() * params[k].norm()) if d.ndim > 1 else torch.zeros_like(d)
+                for k, d in direction.items()}
+
+    def unit_rows(direction, params):
+        return {k: (d / d.norm(dim=1, keepdim=True)) if d.ndim > 1 else torch.zeros_like(d)
+                for k, d in direction.items()}
+
+    def keeps_bias(direction, params):
+        out = filter_normalize(direction, params)
+        return {k: (v if direction[k].ndim > 1 else direction[k]) for k, v in out.items()}
+
+    fails(checks.check_filter_normalize, whole, "whole matrix at once")
+    fails(checks.check_filter_normalize, unit_rows, "scale it by the norm of the same filter")
+    fails(checks.check_filter_normalize, keeps_bias, "biases")
+
+
+# --- prototypical loss (notebook 04) ---------------------------------------------------
+def test_prototypical_loss():
+    checks.check_prototypical_loss(checks.reference_prototypical_loss)
+
+    def protos(sz, sy, n, reduce=torch.mean):
+        return torch.stack([reduce(sz[sy == j], 0) for j in range(n)])
+
+    fails(checks.check_prototypical_loss,
+          lambda sz, sy, qz, qy, n: F.cross_entropy(torch.cdist(qz, protos(sz, sy, n)) ** 2, qy), "wrong sign")
+    fails(checks.check_prototypical_loss,
+          lambda sz, sy, qz, qy, n: F.cross_entropy(-torch.cdist(qz, protos(sz, sy, n)), qy), "SQUARED")
+    fails(checks.check_prototypical_loss,
+          lambda sz, sy, qz, qy, n: F.cross_entropy(-torch.cdist(qz, protos(sz, sy, n)) ** 2, qy, reduction="sum"),
+          "average the loss")
+    fails(checks.check_prototypical_loss,
+          lambda sz, sy, qz, qy, n: F.cross_entropy(-torch.cdist(qz, protos(sz, sy, n, torch.sum)) ** 2, qy),
+          "MEAN")
