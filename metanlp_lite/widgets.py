@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from .data import pretty_label
 from .episodes import EpisodeSampler
 
-__all__ = ["format_episode", "episode_explorer"]
+__all__ = ["format_episode", "episode_explorer", "figure_png", "live_figure"]
 
 
 def format_episode(support: Sequence[str], support_y: Sequence[int], query: Sequence[str],
@@ -71,3 +71,55 @@ def episode_explorer(texts: Sequence[str], labels: Sequence[int], class_names: S
     button.on_click(resample)
     draw()
     return w.VBox([w.HBox([n, k, button]), out])
+
+
+# ---------------------------------------------------------------------------------------
+# A figure redrawn by controls (notebook 03): PNG bytes in an Image widget
+# ---------------------------------------------------------------------------------------
+def figure_png(fig, dpi: int | None = None) -> bytes:
+    """The PNG bytes of a matplotlib figure, which is then closed (so it is not shown twice)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def live_figure(draw, controls: dict, columns: int = 3, dpi: int | None = None):
+    """A figure that is redrawn whenever one of ``controls`` changes.
+
+    draw: a function called as ``draw(**{name: control.value})`` that returns a matplotlib
+    figure; controls: {keyword: widget} (sliders, dropdowns, ...), laid out ``columns`` per row
+    in the given order, above the figure. The figure is an ``ipywidgets.Image`` holding PNG
+    bytes (matplotlib's inline output inside ``interactive`` does not survive nbval or a
+    reload). If ``draw`` raises ValueError, its message is shown instead of the figure.
+
+    Returns a ``VBox`` whose image is still empty: display the box, then call its
+    ``redraw()`` (the box's text form, compared by nbval, then does not hold image bytes).
+    """
+    import ipywidgets as w
+
+    if not controls:
+        raise ValueError("live_figure needs at least one control, e.g. {'lr': FloatSlider(...)}")
+    image = w.Image(format="png")
+    message = w.HTML()
+    items = list(controls.values())
+    rows = [w.HBox(items[i:i + columns]) for i in range(0, len(items), columns)]
+    box = w.VBox([*rows, message, image])
+
+    def redraw(*_):
+        try:
+            fig = draw(**{name: c.value for name, c in controls.items()})
+        except ValueError as err:
+            message.value = f"<pre>{html.escape(str(err))}</pre>"
+            return
+        message.value = ""
+        image.value = figure_png(fig, dpi)
+
+    for c in items:
+        c.observe(redraw, names="value")
+    box.redraw = redraw
+    return box

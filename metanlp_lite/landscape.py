@@ -1,0 +1,517 @@
+"""Loss landscapes around an initialisation: planes, batched grid losses, trajectories, curvature.
+
+A loss surface of a network with P parameters is a function on R^P. To look at it we cut it
+with a 2-D plane through the initialisation theta,
+
+.. math:: L(\\alpha, \\beta) = \\mathcal{L}(\\theta + \\alpha\\, d_1 + \\beta\\, d_2),
+
+and evaluate it on a grid of (alpha, beta). Two choices of directions (d_1, d_2):
+
+- :func:`random_plane`: random Gaussian directions, *filter-normalised* (Li, Xu, Taylor, Studer
+  & Goldstein, 2018, "Visualizing the Loss Landscape of Neural Nets"): every filter (the
+  weights of one output unit) of the direction is rescaled to the norm of the corresponding
+  filter of theta, so a step of 1 along d changes every unit by about its own size, whatever
+  the scale of its weights. Biases get a zero direction by default, as in the paper.
+- :func:`pca_plane`: the two principal directions of the tasks' inner-loop displacements
+  phi_j - theta (all tasks, all steps), so the plane contains as much of the adaptation
+  trajectories as any plane can.
+
+What is here (computing only; figures live in :mod:`metanlp_lite.plots`):
+
+- planes: :func:`filter_normalize`, :func:`random_direction`, :func:`random_plane`,
+  :func:`pca_plane`, :func:`plane_point`;
+- losses: :func:`loss_of`, :func:`task_losses` (a model and data -> a function of parameters),
+  :func:`grid_losses` (``torch.func.vmap`` over all grid points at once, no Python loop);
+- trajectories: :func:`inner_trajectories` (every inner-loop iterate of every task, batched),
+  :func:`project` (onto a plane), :func:`path_losses` (the loss along theta -> phi_1 -> ... ->
+  phi_k, finely sampled), :func:`fraction_below` (tasks solved after k steps);
+- curvature: :func:`top_hessian_eigenvalue` (power iteration on Hessian-vector products) and
+  :func:`divergence_lr` (the smallest inner learning rate at which gradient descent diverges,
+  found by sweeping it, batched over the sweep). For a quadratic with top eigenvalue
+  lambda_max, gradient descent diverges exactly when alpha > 2 / lambda_max.
+
+Parameters are dicts ``{name: tensor}`` as in :mod:`metanlp_lite.maml`; a "batch" of
+parameters has extra leading dimensions (e.g. (T, steps + 1, *shape) for trajectories).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from . import objective
+
+__all__ = [
+    "Params",
+    "Plane",
+    "Projection",
+    "HessianEig",
+    "DivergenceSweep",
+    "filter_normalize",
+    "random_direction",
+    "random_plane",
+    "pca_plane",
+    "plane_point",
+    "grid_around",
+    "loss_of",
+    "task_losses",
+    "per_task_losses",
+    "grid_losses",
+    "inner_trajectories",
+    "project",
+    "path_losses",
+    "fraction_below",
+    "top_hessian_eigenvalue",
+    "divergence_lr",
+]
+
+Params = dict[str, Tensor]
+LossFn = Callable[[Params], Tensor]
+
+
+class Plane(NamedTuple):
+    """The plane theta + alpha d1 + beta d2: three dicts with the same names and shapes."""
+    origin: Params
+    d1: Params
+    d2: Params
+
+
+class Projection(NamedTuple):
+    """Points written in a plane's coordinates: coords (..., 2) = (alpha, beta) of the closest
+    point of the plane, distance (...,) = how far the point is from the plane."""
+    coords: Tensor
+    distance: Tensor
+
+
+class HessianEig(NamedTuple):
+    """Top eigenpair of a Hessian found by power iteration. value: lambda_max; vector: unit
+    eigenvector (dict like the parameters); iterations: HVPs used; residual: ||Hv - lambda v|| / |lambda|."""
+    value: float
+    vector: Params
+    iterations: int
+    residual: float
+
+
+class DivergenceSweep(NamedTuple):
+    """Gradient descent run with every step size in ``alphas`` (A,): ``final`` (A,) loss after
+    the steps, ``start`` the loss before them, ``diverged`` (A,) bool (final > start, or not finite),
+    ``alpha_div`` the smallest diverging step size (inf when none of the sweep diverged)."""
+    alphas: Tensor
+    final: Tensor
+    start: float
+    diverged: Tensor
+    alpha_div: float
+
+
+# ---------------------------------------------------------------------------------------
+# Small helpers on dicts of parameters
+# ---------------------------------------------------------------------------------------
+def _check(params: Params, name: str = "params") -> None:
+    if not isinstance(params, dict) or not params:
+        raise ValueError(f"{name} must be a non-empty dict {{name: tensor}} (e.g. "
+                         f"dict(model.named_parameters())), got {type(params).__name__}")
+    for key, t in params.items():
+        if not isinstance(t, Tensor) or not t.is_floating_point():
+            raise ValueError(f"{name}[{key!r}] must be a floating-point tensor, got "
+                             f"{type(t).__name__ if not isinstance(t, Tensor) else t.dtype}")
+
+
+def _check_like(a: Params, b: Params, name_a: str, name_b: str, batched: bool = False) -> None:
+    """b has the names of a and the same shapes (batched: with any extra leading dimensions)."""
+    if set(a) != set(b):
+        raise ValueError(f"{name_a} and {name_b} have different parameter names: {sorted(a)} vs {sorted(b)}")
+    for k in a:
+        extra = b[k].ndim - a[k].ndim
+        if extra < 0 or b[k].shape[extra:] != a[k].shape or (extra and not batched):
+            want = ", ".join(map(str, a[k].shape))
+            raise ValueError(f"{name_b}[{k!r}] has shape {tuple(b[k].shape)}, expected "
+                             f"{'(..., ' + want if batched else '(' + want}) to match {name_a}[{k!r}]")
+
+
+def _detached(params: Params) -> Params:
+    return {k: v.detach() for k, v in params.items()}
+
+
+def _dot(a: Params, b: Params) -> Tensor:
+    return sum((a[k] * b[k]).sum() for k in a)
+
+
+def _norm(a: Params) -> Tensor:
+    return torch.sqrt(_dot(a, a))
+
+
+def _flatten(params: Params, like: Params) -> Tensor:
+    """(..., *shape) per name -> (..., P), in the order of ``like``."""
+    return torch.cat([params[k].reshape(*params[k].shape[:params[k].ndim - like[k].ndim], -1) for k in like], -1)
+
+
+def _unflatten(flat: Tensor, like: Params) -> Params:
+    """(P,) -> {name: shape of like[name]}."""
+    out, i = {}, 0
+    for k, v in like.items():
+        out[k] = flat[i:i + v.numel()].reshape(v.shape)
+        i += v.numel()
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Directions and planes
+# ---------------------------------------------------------------------------------------
+def filter_normalize(direction: Params, params: Params, bias: str = "zero") -> Params:
+    """Rescale each *filter* of ``direction`` to the norm of the same filter of ``params``.
+
+    A filter is one slice along the first dimension of a weight with 2 or more dimensions: the
+    incoming weights of one output unit of a ``Linear`` (a row of its (out, in) matrix) or one
+    output channel of a convolution. For each filter f: d_f <- d_f * ||theta_f|| / ||d_f||
+    (Li et al., 2018, section 4). One-dimensional tensors (biases, normalisation scales):
+    ``bias="zero"`` gives them a zero direction (the paper's choice), ``bias="normalize"``
+    rescales each as one filter. Returns a new dict with the shapes of ``params``.
+    """
+    _check(params)
+    _check(direction, "direction")
+    _check_like(params, direction, "params", "direction")
+    if bias not in ("zero", "normalize"):
+        raise ValueError(f"bias must be 'zero' or 'normalize', got {bias!r}")
+    out = {}
+    for k, theta in params.items():
+        d = direction[k]
+        if theta.ndim <= 1:
+            if bias == "zero":
+                out[k] = torch.zeros_like(d)
+                continue
+            d_f, t_f = d.reshape(1, -1), theta.reshape(1, -1)
+        else:
+            d_f, t_f = d.reshape(d.shape[0], -1), theta.reshape(theta.shape[0], -1)
+        d_norm = d_f.norm(dim=1, keepdim=True).clamp_min(torch.finfo(d.dtype).tiny)   # a zero filter stays zero
+        out[k] = (d_f / d_norm * t_f.norm(dim=1, keepdim=True)).reshape(d.shape)
+    return out
+
+
+def random_direction(params: Params, generator: torch.Generator | None = None, *, normalize: bool = True,
+                     bias: str = "zero") -> Params:
+    """A Gaussian random direction with the names and shapes of ``params``, filter-normalised
+    (:func:`filter_normalize`) unless ``normalize=False``."""
+    _check(params)
+    d = {k: torch.randn(v.shape, generator=generator, dtype=v.dtype, device=v.device) for k, v in params.items()}
+    return filter_normalize(d, _detached(params), bias=bias) if normalize else d
+
+
+def random_plane(params: Params, generator: torch.Generator | None = None, *, bias: str = "zero") -> Plane:
+    """The plane through ``params`` spanned by two filter-normalised random directions.
+
+    As in Li et al. the two directions are not orthogonalised: in high dimension two random
+    vectors are nearly orthogonal already (cosine ~ 1/sqrt(P)).
+    """
+    theta = _detached(params)
+    return Plane(theta, random_direction(theta, generator, bias=bias), random_direction(theta, generator, bias=bias))
+
+
+def pca_plane(trajectories: Params, origin: Params, generator: torch.Generator | None = None) -> tuple[Plane, Tensor]:
+    """The plane through ``origin`` spanned by the top two principal directions of displacements.
+
+    trajectories: {name: (..., *shape)}, e.g. (T, steps + 1, *shape) from
+    :func:`inner_trajectories`; every point phi gives a displacement phi - origin. The
+    directions are the top two right singular vectors of the (N, P) matrix of displacements
+    (uncentred PCA: the plane through ``origin`` that is closest, in least squares, to all
+    points), unit norm and orthogonal. Signs are fixed so that the mean displacement has a
+    positive coordinate along each (results do not depend on the SVD's arbitrary signs).
+    Returns (plane, explained) with explained (2,) the fraction of sum ||phi - origin||^2
+    that each direction captures. When the displacements span fewer than two directions
+    (e.g. one task, one step), the missing one is a random direction orthogonal to the first.
+    """
+    _check(origin, "origin")
+    _check(trajectories, "trajectories")
+    _check_like(origin, trajectories, "origin", "trajectories", batched=True)
+    theta = _detached(origin)
+    D = _flatten({k: v.detach() for k, v in trajectories.items()}, theta) - _flatten(theta, theta)
+    D = D.reshape(-1, D.shape[-1])                       # (N, P)
+    total = (D ** 2).sum()
+    if not total > 0:
+        raise ValueError("all displacements are zero (did the inner loop take any steps?): a PCA plane "
+                         "needs points that differ from the origin; use random_plane instead")
+    _, S, Vh = torch.linalg.svd(D, full_matrices=False)
+    dirs = [Vh[0]]
+    if S.shape[0] > 1 and S[1] > S[0] * 1e-6:
+        dirs.append(Vh[1])
+    else:  # rank one: complete with a random direction orthogonal to the first
+        r = torch.randn(D.shape[1], generator=generator, dtype=D.dtype)
+        r = r - (r @ Vh[0]) * Vh[0]
+        dirs.append(r / r.norm())
+    mean = D.mean(0)
+    for i, v in enumerate(dirs):
+        sign = torch.sign(mean @ v)
+        if sign == 0:
+            sign = torch.sign(v[v.abs().argmax()])
+        dirs[i] = v * sign
+    explained = torch.stack([((D @ v) ** 2).sum() / total for v in dirs])
+    return Plane(theta, _unflatten(dirs[0], theta), _unflatten(dirs[1], theta)), explained
+
+
+def plane_point(plane: Plane, alpha: float | Tensor, beta: float | Tensor) -> Params:
+    """The parameters theta + alpha d1 + beta d2 at plane coordinates (alpha, beta)."""
+    return {k: o + alpha * plane.d1[k] + beta * plane.d2[k] for k, o in plane.origin.items()}
+
+
+def grid_around(coords: Tensor, n: int = 41, margin: float = 0.3) -> tuple[Tensor, Tensor]:
+    """A square grid (alphas (n,), betas (n,)) that holds the origin and all ``coords`` (..., 2).
+
+    The two axes get the same length (so the plane is not stretched when drawn with equal
+    aspect), centred on the points' bounding box and widened by ``margin`` of its size.
+    """
+    c = coords.detach().reshape(-1, 2)
+    c = torch.cat([c, torch.zeros(1, 2, dtype=c.dtype)])
+    lo, hi = c.min(0).values, c.max(0).values
+    half = (hi - lo).max() / 2 * (1 + 2 * margin)
+    if not half > 0:
+        raise ValueError("all points are at the origin: give the grid's extent explicitly")
+    mid = (lo + hi) / 2
+    return torch.linspace(float(mid[0] - half), float(mid[0] + half), n, dtype=c.dtype), \
+        torch.linspace(float(mid[1] - half), float(mid[1] + half), n, dtype=c.dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Losses as functions of the parameters
+# ---------------------------------------------------------------------------------------
+def loss_of(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> LossFn:
+    """params -> loss_fn(model(x; params), y) for one task: x (K, ...), y (K, ...) -> scalar."""
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} examples (shape {tuple(x.shape)}) but y has {y.shape[0]} "
+                         f"(shape {tuple(y.shape)}); pass one target per input")
+
+    def loss(params: Params) -> Tensor:
+        return loss_fn(functional_call(model, params, (x,)), y)
+
+    return loss
+
+
+def task_losses(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> LossFn:
+    """params -> the loss of each of T tasks, (T,): x (T, K, ...), y (T, K, ...), vmapped over tasks.
+
+    The same parameters are used for every task (e.g. one grid point of a landscape).
+    """
+    if x.ndim < 2 or x.shape[:2] != y.shape[:2]:
+        raise ValueError(f"x and y must be (T, K, ...) with the same T and K, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}; for a single task use loss_of, or add a task dimension")
+
+    def losses(params: Params) -> Tensor:
+        return vmap(lambda xi, yi: loss_fn(functional_call(model, params, (xi,)), yi))(x, y)
+
+    return losses
+
+
+def per_task_losses(model: nn.Module, params: Params, x: Tensor, y: Tensor,
+                    loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    """The loss of each task with its *own* parameters (e.g. adapted ones), (T,).
+
+    params: {name: (T, *shape)} (e.g. ``{k: v[:, -1] for k, v in trajectories.items()}``, the
+    last iterate of :func:`inner_trajectories`); x (T, M, ...), y (T, M, ...). No gradient.
+    """
+    _check(params)
+    if x.ndim < 2 or x.shape[:2] != y.shape[:2]:
+        raise ValueError(f"x and y must be (T, M, ...) with the same T and M, got {tuple(x.shape)} and {tuple(y.shape)}")
+    bad = {k: tuple(v.shape) for k, v in params.items() if v.ndim == 0 or v.shape[0] != x.shape[0]}
+    if bad:
+        raise ValueError(f"params must have a leading task dimension T = {x.shape[0]} (the tasks of x), got {bad}")
+    with torch.no_grad():
+        return vmap(lambda p, xi, yi: loss_fn(functional_call(model, p, (xi,)), yi))(_detached(params), x, y)
+
+
+def grid_losses(loss_fn: LossFn, plane: Plane, alphas: Tensor, betas: Tensor,
+                chunk_size: int | None = None) -> Tensor:
+    """The loss at every point theta + alphas[j] d1 + betas[i] d2 of a grid, all at once.
+
+    loss_fn: params -> a tensor of any shape S (a scalar, or (T,) from :func:`task_losses`).
+    alphas (A,), betas (B,). One call of ``loss_fn`` vmapped over the A * B points (no Python
+    loop); ``chunk_size`` bounds how many points are evaluated together (memory).
+    Returns (*S, B, A): row i is betas[i], column j is alphas[j], ready for
+    ``plt.contour(alphas, betas, Z)``. No gradient is recorded.
+    """
+    _check(plane.origin, "plane.origin")
+    for name, d in (("plane.d1", plane.d1), ("plane.d2", plane.d2)):
+        _check_like(plane.origin, d, "plane.origin", name)
+    alphas, betas = torch.as_tensor(alphas), torch.as_tensor(betas)
+    if alphas.ndim != 1 or betas.ndim != 1:
+        raise ValueError(f"alphas and betas must be 1-D grids, got shapes {tuple(alphas.shape)} and {tuple(betas.shape)}")
+    dtype = next(iter(plane.origin.values())).dtype
+    B, A = torch.meshgrid(betas.to(dtype), alphas.to(dtype), indexing="ij")   # (nb, na) each
+    origin, d1, d2 = _detached(plane.origin), _detached(plane.d1), _detached(plane.d2)
+
+    def at(a: Tensor, b: Tensor) -> Tensor:
+        return loss_fn({k: o + a * d1[k] + b * d2[k] for k, o in origin.items()})
+
+    with torch.no_grad():
+        out = vmap(at, chunk_size=chunk_size)(A.reshape(-1), B.reshape(-1))      # (nb * na, *S)
+    out = out.reshape(len(betas), len(alphas), *out.shape[1:])
+    return out.movedim((0, 1), (-2, -1))
+
+
+# ---------------------------------------------------------------------------------------
+# Inner-loop trajectories and paths
+# ---------------------------------------------------------------------------------------
+def inner_trajectories(model: nn.Module, params: Params, support_x: Tensor, support_y: Tensor, *,
+                       lr: float, steps: int, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Params:
+    """Every iterate phi_0 = theta, phi_1, ..., phi_k of the inner loop, for T tasks at once.
+
+    support_x (T, K, ...), support_y (T, K, ...); plain gradient descent with step ``lr``
+    (:func:`metanlp_lite.objective.inner_trajectory`, vmapped over tasks).
+    Returns {name: (T, steps + 1, *shape)}, detached.
+    """
+    _check(params)
+    if support_x.ndim < 2 or support_x.shape[:2] != support_y.shape[:2]:
+        raise ValueError(f"support_x and support_y must be (T, K, ...) with the same T and K, got "
+                         f"{tuple(support_x.shape)} and {tuple(support_y.shape)}")
+    theta = _detached(params)
+
+    def one_task(x: Tensor, y: Tensor) -> Params:
+        path = objective.inner_trajectory(theta, loss_of(model, x, y, loss_fn), lr, steps)
+        return {k: torch.stack([p[k] for p in path]) for k in theta}
+
+    with torch.enable_grad():
+        traj = vmap(one_task)(support_x, support_y)
+    return _detached(traj)
+
+
+def project(points: Params, plane: Plane) -> Projection:
+    """Coordinates (alpha, beta) of points in a plane, by least squares.
+
+    points: {name: (..., *shape)} (e.g. trajectories (T, steps + 1, *shape)).
+    Solves G c = [<p - theta, d1>, <p - theta, d2>] with the Gram matrix G of (d1, d2), so it
+    is right for non-orthogonal directions too (random planes). Returns Projection(coords
+    (..., 2), distance (...,)) where distance is ||p - (theta + c1 d1 + c2 d2)||.
+    """
+    origin = _detached(plane.origin)
+    _check_like(origin, points, "plane.origin", "points", batched=True)
+    o = _flatten(origin, origin)
+    P = _flatten({k: v.detach() for k, v in points.items()}, origin) - o       # (..., P)
+    D = torch.stack([_flatten(_detached(plane.d1), origin), _flatten(_detached(plane.d2), origin)])  # (2, P)
+    G = D @ D.T
+    if torch.linalg.matrix_rank(G) < 2:
+        raise ValueError("the plane's directions d1 and d2 are parallel (or zero): they do not span a plane")
+    coords = torch.linalg.solve(G, (P @ D.T).unsqueeze(-1)).squeeze(-1)         # (..., 2)
+    distance = (P - coords @ D).norm(dim=-1)
+    return Projection(coords, distance)
+
+
+def path_losses(loss_fn: LossFn, trajectory: Params, points_per_step: int = 10) -> tuple[Tensor, Tensor]:
+    """The loss along the polygonal path phi_0 -> phi_1 -> ... -> phi_k of one task.
+
+    trajectory: {name: (steps + 1, *shape)} (one task of :func:`inner_trajectories`).
+    Each segment phi_j -> phi_{j+1} is sampled at ``points_per_step`` evenly spaced points
+    (vmapped). Returns (s, losses), both (steps * points_per_step + 1,): s is the position
+    in inner steps (s = j is exactly phi_j), losses the loss there.
+    """
+    _check(trajectory, "trajectory")
+    n = {v.shape[0] for v in trajectory.values()}
+    if len(n) != 1 or min(n) < 2:
+        raise ValueError(f"trajectory must hold steps + 1 >= 2 iterates along its first dimension, got {sorted(n)}")
+    if points_per_step < 1:
+        raise ValueError(f"points_per_step must be >= 1, got {points_per_step}")
+    steps = n.pop() - 1
+    dtype = next(iter(trajectory.values())).dtype
+    s = torch.linspace(0, steps, steps * points_per_step + 1, dtype=dtype)
+    j = s.floor().long().clamp(max=steps - 1)
+    t = s - j
+    traj = _detached(trajectory)
+
+    def at(ji: Tensor, ti: Tensor) -> Tensor:
+        return loss_fn({k: v[ji] + ti * (v[ji + 1] - v[ji]) for k, v in traj.items()})
+
+    with torch.no_grad():
+        losses = vmap(at)(j, t)
+    return s, losses
+
+
+def fraction_below(losses: Tensor, threshold: float) -> Tensor:
+    """Fraction of tasks whose loss is below ``threshold`` after each number of steps.
+
+    losses: (steps + 1, T), e.g. from :func:`metanlp_lite.maml.adaptation_curve`.
+    Returns (steps + 1,) with values in [0, 1].
+    """
+    if losses.ndim != 2:
+        raise ValueError(f"losses must be (steps + 1, T), got shape {tuple(losses.shape)}")
+    return (losses < threshold).to(torch.get_default_dtype()).mean(1)
+
+
+# ---------------------------------------------------------------------------------------
+# Curvature and stability of the inner loop
+# ---------------------------------------------------------------------------------------
+def _power_iteration(matvec: Callable[[Params], Params], v: Params, iters: int, tol: float) -> tuple[float, Params, int]:
+    lam_prev, lam = math.inf, 0.0
+    for i in range(1, iters + 1):
+        w = matvec(v)
+        lam = float(_dot(v, w))                       # Rayleigh quotient v^T H v (|v| = 1)
+        norm = _norm(w)
+        if norm == 0:
+            return 0.0, v, i
+        v = {k: t / norm for k, t in w.items()}
+        if abs(lam - lam_prev) <= tol * max(abs(lam), 1e-30):
+            break
+        lam_prev = lam
+    return lam, v, i
+
+
+def top_hessian_eigenvalue(loss_fn: LossFn, params: Params, *, iters: int = 200, tol: float = 1e-6,
+                           generator: torch.Generator | None = None) -> HessianEig:
+    """The largest eigenvalue lambda_max of the Hessian of ``loss_fn`` at ``params``.
+
+    Power iteration on Hessian-vector products (:func:`metanlp_lite.objective.hvp`, no Hessian
+    is formed): v <- Hv / ||Hv||, lambda = v^T H v, until lambda changes by less than ``tol``
+    (relative) or after ``iters`` products. Power iteration finds the eigenvalue of largest
+    *magnitude*; if that one is negative, a second run on H - lambda I (whose eigenvalues are
+    all >= 0) finds lambda_max. Use float64 for accurate values.
+    """
+    _check(params)
+    theta = _detached(params)
+    v = random_direction(theta, generator, normalize=False)
+    norm = _norm(v)
+    v = {k: t / norm for k, t in v.items()}
+
+    def H(u: Params) -> Params:
+        return objective.hvp(loss_fn, theta, u)
+
+    lam, v, used = _power_iteration(H, v, iters, tol)
+    if lam < 0:   # the largest |eigenvalue| is negative: shift so the top of the spectrum dominates
+        shift = lam
+        mu, v, more = _power_iteration(lambda u: {k: h - shift * u[k] for k, h in H(u).items()}, v, iters, tol)
+        lam, used = mu + shift, used + more
+    Hv = H(v)
+    residual = float(_norm({k: Hv[k] - lam * v[k] for k in v})) / max(abs(lam), 1e-30)
+    return HessianEig(lam, v, used, residual)
+
+
+def divergence_lr(loss_fn: LossFn, params: Params, alphas: Sequence[float] | Tensor, steps: int = 20) -> DivergenceSweep:
+    """The smallest step size at which ``steps`` of gradient descent on ``loss_fn`` diverge.
+
+    Runs gradient descent from ``params`` with every alpha of the sweep at once (vmapped over
+    the sweep) and calls a run diverged when its final loss is above the starting loss (or not
+    finite). For a quadratic this happens exactly for alpha > 2 / lambda_max (given enough
+    steps); for a network it is the measured counterpart of that bound.
+    alphas: (A,) step sizes, sorted increasingly. Returns a :class:`DivergenceSweep`.
+    """
+    _check(params)
+    alphas = torch.as_tensor(alphas, dtype=next(iter(params.values())).dtype)
+    if alphas.ndim != 1 or len(alphas) == 0 or not bool((alphas[1:] > alphas[:-1]).all()) or not bool((alphas > 0).all()):
+        raise ValueError(f"alphas must be a non-empty 1-D sweep of positive, increasing step sizes, got {alphas}")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    theta = _detached(params)
+    with torch.no_grad():
+        start = float(loss_fn(theta))
+
+    def run(alpha: Tensor) -> Tensor:
+        p = theta
+        for _ in range(steps):                        # phi <- phi - alpha grad L(phi)
+            g = objective.grad(loss_fn, p)
+            p = {k: v - alpha * g[k] for k, v in p.items()}
+        return loss_fn(p)
+
+    with torch.enable_grad():
+        final = vmap(run)(alphas).detach()
+    diverged = ~(final <= start)                      # nan and inf count as diverged
+    idx = torch.nonzero(diverged)
+    alpha_div = float(alphas[idx[0, 0]]) if len(idx) else math.inf
+    return DivergenceSweep(alphas, final, start, diverged, alpha_div)
