@@ -1,0 +1,18 @@
+"""Project-wide pytest hooks.
+
+Sentence embeddings depend, in their last bits, on which texts were encoded together in a
+batch (padding changes the shapes of the matrix products). The committed notebook outputs were
+made after ``python -m metanlp_lite prefetch`` filled an empty cache, embedding each dataset
+whole in a fixed order; so before running notebooks (or tests that run them) we do the same,
+and nbval then compares like with like. With a warm cache this takes a second or two.
+"""
+from __future__ import annotations
+
+
+def pytest_collection_finish(session) -> None:
+    needs = [item for item in session.items
+             if item.nodeid.startswith(("notebooks/", "tests/test_labs.py", "tests/test_browser.py"))]
+    if needs and not session.config.option.collectonly:
+        from metanlp_lite.__main__ import prefetch
+
+        prefetch(["clinc150", "banking77"], embeddings=True)
