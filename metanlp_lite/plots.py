@@ -45,6 +45,27 @@ def landscape_levels(Z, n: int = 15, log: bool = True, vmin: float | None = None
     return np.linspace(lo, hi, n) if hi > lo else np.array([lo, lo + 1e-12])
 
 
+
+def _colorbar(ax: Axes, cs, levels, label: str, log: bool) -> None:
+    """A colour bar for contour set ``cs``; on a log scale, five plain tick labels."""
+    cb = ax.figure.colorbar(cs, ax=ax, fraction=0.046, pad=0.03)
+    cb.set_label(label)
+    if log:
+        cb.ax.minorticks_off()
+        ticks = levels[:: max(1, len(levels) // 5)]
+        cb.set_ticks(ticks)
+        cb.set_ticklabels([f"{t:.2g}" for t in ticks])
+
+def _frame(ax: Axes, a: np.ndarray, b: np.ndarray, xlabel: str, ylabel: str, title: str | None) -> None:
+    """Limits to the grid (a along x, b along y), axis labels and title of a plane plot."""
+    ax.set_xlim(a[0], a[-1])
+    ax.set_ylim(b[0], b[-1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+
+
 def plot_landscape(ax: Axes, alphas, betas, Z, *, trajectories=None, levels=None, log: bool = True,
                    cmap: str = "viridis", title: str | None = None, xlabel: str = r"$\alpha$ (along $d_1$)",
                    ylabel: str = r"$\beta$ (along $d_2$)", colorbar: bool = True, label: str = "loss",
@@ -69,13 +90,7 @@ def plot_landscape(ax: Axes, alphas, betas, Z, *, trajectories=None, levels=None
     cs = ax.contourf(a, b, z, levels=levels, cmap=cmap, norm=norm)
     ax.contour(a, b, z, levels=levels, colors="k", linewidths=0.3, alpha=0.4, norm=norm)
     if colorbar:
-        cb = ax.figure.colorbar(cs, ax=ax, fraction=0.046, pad=0.03)
-        cb.set_label(label)
-        if log:
-            cb.ax.minorticks_off()
-            ticks = levels[:: max(1, len(levels) // 5)]
-            cb.set_ticks(ticks)
-            cb.set_ticklabels([f"{t:.2g}" for t in ticks])
+        _colorbar(ax, cs, levels, label, log)
     if trajectories is not None:
         tr = _np(trajectories)
         for i, path in enumerate(tr):
@@ -85,12 +100,7 @@ def plot_landscape(ax: Axes, alphas, betas, Z, *, trajectories=None, levels=None
                     label=traj_labels[i] if traj_labels is not None else None)
             ax.plot(path[-1, 0], path[-1, 1], "*", color=color, mec="white", ms=11, zorder=5)
         ax.plot(0, 0, "X", color="black", mec="white", ms=9, zorder=6, label=r"$\theta$")
-    ax.set_xlim(a[0], a[-1])
-    ax.set_ylim(b[0], b[-1])
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
+    _frame(ax, a, b, xlabel, ylabel, title)
     return cs
 
 
@@ -117,13 +127,7 @@ def plot_task_regions(ax: Axes, alphas, betas, Z_tasks, thresholds, trajectories
         bg = np.clip(np.where(np.isfinite(bg), bg, lv[-1]), lv[0], lv[-1])
         cs = ax.contourf(a, b, bg, levels=lv, cmap=cmap, norm=LogNorm(lv[0], lv[-1]) if log else None, alpha=0.6)
         if colorbar:
-            cb = ax.figure.colorbar(cs, ax=ax, fraction=0.046, pad=0.03)
-            cb.set_label(label)
-            if log:
-                cb.ax.minorticks_off()
-                ticks = lv[:: max(1, len(lv) // 5)]
-                cb.set_ticks(ticks)
-                cb.set_ticklabels([f"{t:.2g}" for t in ticks])
+            _colorbar(ax, cs, lv, label, log)
     for i, (z, path) in enumerate(zip(zt, tr)):
         color = TASK_COLORS[i % len(TASK_COLORS)]
         z = np.where(np.isfinite(z), z, np.inf)
@@ -135,12 +139,7 @@ def plot_task_regions(ax: Axes, alphas, betas, Z_tasks, thresholds, trajectories
                 label=task_labels[i] if task_labels is not None else None)
         ax.plot(path[-1, 0], path[-1, 1], "*", color=color, mec="white", ms=10, zorder=5)
     ax.plot(0, 0, "X", color="black", mec="white", ms=8, zorder=6)
-    ax.set_xlim(a[0], a[-1])
-    ax.set_ylim(b[0], b[-1])
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
+    _frame(ax, a, b, xlabel, ylabel, title)
     return cs
 
 
