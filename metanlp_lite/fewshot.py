@@ -535,7 +535,7 @@ class MAMLFamily(Method):
     The model is ``nn.Sequential(body, Linear(d, n_way))`` with the head zero at first (so a
     first inner step turns it into a prototype-like classifier); :class:`~metanlp_lite.maml.MAML`
     or :class:`~metanlp_lite.maml.Reptile` adapts *all* its parameters per task, batched over
-    tasks with ``torch.func.vmap``.
+    tasks.
 
     The head's *initialisation* stays zero (``learn_head_init=False``): labels are a random
     permutation in every episode, so a learned initial head can only add a bias towards some
