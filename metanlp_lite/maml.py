@@ -55,7 +55,6 @@ operations: 1.3x faster than ``vmap(grad(...))`` in both cases of ``benchmarks/m
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 

@@ -19,7 +19,6 @@ from metanlp_lite.fewshot import (
     confusion_matrix, evaluate_method, linear_head_step, main, mean_ci95, meta_train, ngrams,
     prototypes, split_class_ids, train_for,
 )
-from metanlp_lite.maml import MAML
 
 DT = torch.float64
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from metanlp_lite.data import sample_sinusoid_tasks
 from metanlp_lite.episodes import TaskBatch
-from metanlp_lite.maml import MAML, Reptile, adaptation_curve, inner_loop, meta_train, sinusoid_mlp, train_sinusoid
+from metanlp_lite.maml import MAML, Reptile, adaptation_curve, inner_loop, sinusoid_mlp, train_sinusoid
 
 DT = torch.float64
 
