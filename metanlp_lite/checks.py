@@ -22,6 +22,7 @@ from . import objective as obj
 from .episodes import sample_task_indices
 
 __all__ = [
+    "show_close",
     "check_inner_step",
     "check_hvp",
     "check_one_step_meta_gradient",
@@ -34,6 +35,24 @@ __all__ = [
 ]
 
 DOUBLE = torch.float64
+ROUNDING = 1e-12   # float64 rounding errors of the notebooks' checks are 1e-17 to 1e-14
+
+
+def show_close(label: str, diff: float | Tensor, tol: float) -> None:
+    """Assert that a numerical check passed, and print it in words that are the same on any CPU.
+
+    diff: the largest difference (absolute or relative) between two computations of the same
+    quantity; tol: the most it may be. The raw value is never printed: a rounding error is
+    1.1e-16 on one CPU and 5.6e-17 on another (other vector kernels sum in another order), and
+    a stored notebook output must not depend on that. A difference below ``ROUNDING`` is shown
+    as "< 1e-12 (rounding error)", any other passing one as "< tol". Raises AssertionError,
+    with the value, when ``diff`` is not below ``tol`` (or is NaN).
+    """
+    diff = float(diff)
+    if not diff < tol:
+        raise AssertionError(f"{label}: the difference {diff:.3e} is not below the tolerance {tol:.0e}")
+    shown = f"< {ROUNDING:.0e} (rounding error)" if diff < ROUNDING < tol else f"< {tol:.0e}"
+    print(f"{label}: max |difference| {shown}, tolerance {tol:.0e}: ok")
 
 
 class _Feedback:

@@ -66,6 +66,7 @@ from torch.func import functional_call, vmap
 from .data import sample_sinusoid_tasks
 from .episodes import TaskBatch
 from .progress import progress
+from .reproducible import init_linear_, round_parameters
 
 __all__ = [
     "Params",
@@ -489,13 +490,17 @@ class Reptile(_Learner):
 
 def meta_train(learner: _Learner, batches: Iterable[TaskBatch] | Callable[[], TaskBatch], n_iters: int,
                optimizer: torch.optim.Optimizer | None = None, *, outer_lr: float = 1e-3,
-               desc: str = "meta-training", show_progress: bool = True) -> list[float]:
+               desc: str = "meta-training", show_progress: bool = True,
+               round_to: torch.dtype | None = None) -> list[float]:
     """Meta-train ``learner.model`` for ``n_iters`` meta-steps; returns the meta-loss of each step.
 
     batches: an iterable of TaskBatches, or a function returning a fresh TaskBatch.
     optimizer: default Adam(lr=outer_lr) over the model's trainable parameters.
     Each step: ``zero_grad``, ``learner.meta_loss(batch).backward()``, ``optimizer.step()``
     (the same loop for MAML, first-order MAML, Reptile and joint pretraining).
+    round_to: e.g. ``torch.float32`` for a float64 model: after each step the parameters are
+    rounded to that precision (:func:`~metanlp_lite.reproducible.round_parameters`), so that
+    a run is the same on any CPU.
     """
     if optimizer is None:
         optimizer = torch.optim.Adam([p for p in learner.model.parameters() if p.requires_grad], lr=outer_lr)
@@ -510,6 +515,8 @@ def meta_train(learner: _Learner, batches: Iterable[TaskBatch] | Callable[[], Ta
         loss = learner.meta_loss(batch)
         loss.backward()
         optimizer.step()
+        if round_to is not None:
+            round_parameters(learner.model, round_to)
         losses.append(loss.item())
         if show_progress and (step + 1) % 100 == 0:
             bar.set_postfix_str(f"loss {sum(losses[-100:]) / 100:.3f}", refresh=False)
@@ -545,11 +552,12 @@ def adaptation_curve(model: nn.Module, batch: TaskBatch, *, inner_lr: float, ste
 # ---------------------------------------------------------------------------------------
 def sinusoid_mlp(hidden: int = 40, dtype: torch.dtype = torch.float32, seed: int | None = None) -> nn.Sequential:
     """The MLP of Finn et al.: 1 -> hidden -> hidden -> 1 with ReLU. Input (N, 1), output (N, 1)."""
-    if seed is not None:
-        torch.manual_seed(seed)
-    return nn.Sequential(
+    model = nn.Sequential(
         nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
     ).to(dtype)
+    if seed is not None:
+        init_linear_(model, seed)
+    return model
 
 
 # method -> (learner kind, inner steps used in meta-training, inner_lr)
@@ -563,10 +571,14 @@ SINUSOID_METHODS: dict[str, dict[str, Any]] = {
 
 def train_sinusoid(method: str, n_iters: int = 2000, seed: int = 0, *, meta_batch: int = 25,
                    k_support: int = 10, k_query: int = 10, outer_lr: float = 1e-3, hidden: int = 40,
-                   show_progress: bool = True, **overrides: Any) -> tuple[nn.Sequential, list[float]]:
+                   show_progress: bool = True, dtype: torch.dtype = torch.float32,
+                   **overrides: Any) -> tuple[nn.Sequential, list[float]]:
     """Meta-train a sinusoid MLP with ``method`` in {"maml", "fomaml", "reptile", "joint"}.
 
     The same seed gives the same initial network and the same tasks for every method.
+    ``dtype``: of the network and the tasks. In float64 the parameters are rounded to float32
+    after each step, which makes the run the same on any CPU (see
+    :mod:`metanlp_lite.reproducible`); in float32, another CPU's kernels change the result.
     ``overrides`` replace entries of ``SINUSOID_METHODS[method]`` (e.g. ``inner_steps=5``).
     Adam with ``outer_lr`` is the meta-optimizer (for Reptile it steps along theta - mean(phi)).
     Returns (model, meta-loss per step). "joint" is joint pretraining: MAML with zero inner
@@ -575,13 +587,14 @@ def train_sinusoid(method: str, n_iters: int = 2000, seed: int = 0, *, meta_batc
     if method not in SINUSOID_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(SINUSOID_METHODS)}")
     cfg = {**SINUSOID_METHODS[method], **overrides}
-    model = sinusoid_mlp(hidden, seed=seed)
+    model = sinusoid_mlp(hidden, dtype, seed=seed)
     if cfg["kind"] == "reptile":
         learner: _Learner = Reptile(model, cfg["inner_lr"], cfg["inner_steps"], loss_fn=F.mse_loss)
     else:
         learner = MAML(model, cfg["inner_lr"], cfg["inner_steps"], first_order=cfg["first_order"],
                        loss_fn=F.mse_loss)
     gen = torch.Generator().manual_seed(seed)
-    losses = meta_train(learner, lambda: sample_sinusoid_tasks(meta_batch, k_support, k_query, gen)[0],
-                        n_iters, outer_lr=outer_lr, desc=method, show_progress=show_progress)
+    losses = meta_train(learner, lambda: sample_sinusoid_tasks(meta_batch, k_support, k_query, gen, dtype)[0],
+                        n_iters, outer_lr=outer_lr, desc=method, show_progress=show_progress,
+                        round_to=torch.float32 if dtype == torch.float64 else None)
     return model, losses

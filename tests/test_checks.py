@@ -168,3 +168,20 @@ def test_prototypical_loss():
     fails(checks.check_prototypical_loss,
           lambda sz, sy, qz, qy, n: F.cross_entropy(-torch.cdist(qz, protos(sz, sy, n, torch.sum)) ** 2, qy),
           "MEAN")
+
+
+def test_show_close_prints_no_rounding_digits(capsys):
+    """Two CPUs with different rounding errors print the same line; a failure says the value."""
+    from metanlp_lite.checks import show_close
+
+    show_close("a", 1.1e-16, 1e-6)
+    first = capsys.readouterr().out
+    show_close("a", 5.6e-17, 1e-6)
+    assert capsys.readouterr().out == first == "a: max |difference| < 1e-12 (rounding error), tolerance 1e-06: ok\n"
+    show_close("fd", 3.2e-9, 1e-6)
+    assert capsys.readouterr().out == "fd: max |difference| < 1e-06, tolerance 1e-06: ok\n"
+    show_close("exact", 0.0, 1e-12)
+    assert "< 1e-12, tolerance 1e-12" in capsys.readouterr().out
+    for bad in (2e-6, float("nan")):
+        with pytest.raises(AssertionError, match="not below the tolerance"):
+            show_close("b", bad, 1e-6)
