@@ -62,6 +62,7 @@ from torch.func import functional_call, grad, vmap
 from .episodes import EpisodeSampler, TaskBatch
 from .maml import MAML, Reptile
 from .progress import progress
+from .stats import accuracy, confusion_matrix, mean_ci95
 
 __all__ = [
     "METHODS", "ENCODERS", "HYPERPARAMS",
@@ -76,7 +77,7 @@ METHODS = ("ncm", "finetune", "protonet", "maml", "fomaml", "reptile", "anil", "
 ENCODERS = ("minilm", "bow")
 
 # ---------------------------------------------------------------------------------------
-# Evaluation basics: prototypes, nearest class mean, accuracy, intervals
+# Evaluation basics: prototypes, nearest class mean (accuracy and intervals: metanlp_lite.stats)
 # ---------------------------------------------------------------------------------------
 
 
@@ -104,29 +105,6 @@ def ncm_predict(batch: TaskBatch, n_way: int | None = None) -> Tensor:
     """Nearest class mean by cosine on frozen embeddings; no training. Returns (T, N*Q) labels."""
     n_way = n_way or int(batch.support_y.max()) + 1
     return ncm_logits(batch.query_x, prototypes(batch.support_x, batch.support_y, n_way)).argmax(-1)
-
-
-def accuracy(pred: Tensor, target: Tensor) -> Tensor:
-    """Per-task accuracy in percent: (T, M), (T, M) -> (T,)."""
-    return (pred == target).float().mean(-1) * 100
-
-
-def mean_ci95(values: Sequence[float] | Tensor) -> tuple[float, float]:
-    """Mean and the half-width of its 95% confidence interval, 1.96 * s / sqrt(n).
-
-    The normal approximation is what few-shot papers report over ~600 episodes.
-    """
-    v = torch.as_tensor(values, dtype=torch.float64).flatten()
-    if v.numel() < 2:
-        raise ValueError(f"need at least 2 values for an interval, got {v.numel()}")
-    return v.mean().item(), 1.96 * v.std(unbiased=True).item() / math.sqrt(v.numel())
-
-
-def confusion_matrix(pred: Tensor, target: Tensor, n_way: int) -> Tensor:
-    """Counts ``C[i, j]`` of queries of true class i predicted as j: (M,), (M,) -> (N, N) long."""
-    if pred.shape != target.shape or pred.ndim != 1:
-        raise ValueError(f"expected two (M,) label tensors, got {tuple(pred.shape)} and {tuple(target.shape)}")
-    return torch.bincount(target * n_way + pred, minlength=n_way * n_way).reshape(n_way, n_way)
 
 
 def evaluate(
