@@ -23,8 +23,9 @@ baseline of their own").
 
 A new encoder (e.g. a Transformer learner) needs its name in :data:`ENCODERS`, a branch of
 :func:`featurize` returning a (P, ...) table that indexes like a tensor, a branch of
-:func:`~metanlp_lite.fewshot.bodies.make_body`, and its entries in
-:data:`~metanlp_lite.fewshot.methods.HYPERPARAMS`.
+:func:`~metanlp_lite.fewshot.bodies.make_body`, its entries in
+:data:`~metanlp_lite.fewshot.methods.HYPERPARAMS`, and its body's output width in
+:func:`~metanlp_lite.fewshot.methods.build_method`.
 """
 from __future__ import annotations
 
