@@ -1,0 +1,141 @@
+"""One reproducible number of notebook 04, and the command line that prints it.
+
+- :func:`run`: from a dataset name (or a CSV/JSONL file) to a result: load the data, build
+  the pools, meta-train the method if it needs it, evaluate it on seeded meta-test episodes;
+  returns mean, ci95 (percent), the settings, the step chosen, the seconds taken.
+- :func:`command`: the shell command that reproduces one number of :func:`run`, as notebook 04
+  (section 6) prints under its tables.
+- :func:`main`: ``python -m metanlp_lite.fewshot --data ... --method ...``, which prints
+  :func:`run`'s result as one JSON line on stdout (progress bars on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..stats import mean_ci95
+from .features import ENCODERS, make_pools
+from .methods import METHODS
+from .training import STEPS, evaluate_method, train_for
+
+__all__ = ["run", "command", "main"]
+
+
+def run(data: str, method: str, encoder: str = "minilm", *, split: str | None = None,
+        test_data: str | None = None, test_split: str | None = None, n_way: int = 5, k_shot: int = 1,
+        n_query: int = 15, episodes: int = 600, label_names: bool = False, seed: int = 0,
+        budget: str = "full", steps: int | None = None, show_progress: bool = True) -> dict[str, Any]:
+    """Meta-train (if the method needs it) and evaluate; returns the result as a dict.
+
+    data: "clinc150", "banking77" or a CSV/JSONL path; split: its class split (see
+    :func:`~metanlp_lite.data.class_splits`). test_data: meta-test on another dataset's test
+    classes (e.g. meta-train on CLINC150, meta-test on BANKING77). Keys of the result: mean,
+    ci95 (percent), episodes, settings, best_step, val_acc, seconds.
+    """
+    from ..data import load_intents
+
+    start = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    pools = make_pools(load_intents(data), encoder, split, seed=seed, show_progress=show_progress)
+    if len(pools["val"].classes) < n_way and method != "ncm":
+        raise ValueError(f"meta-val has {len(pools['val'].classes)} classes, fewer than n_way={n_way}: "
+                         "lower --n-way or use a split with more classes")
+    model, log = train_for(method, encoder, pools, n_way=n_way, budget=budget, seed=seed, steps=steps,
+                           show_progress=show_progress)
+    test = pools["test"] if test_data is None else make_pools(
+        load_intents(test_data), encoder, test_split, seed=seed, show_progress=show_progress)["test"]
+    accs = evaluate_method(model, test, n_way=n_way, k_shot=k_shot, n_query=n_query, episodes=episodes,
+                           label_names=label_names, seed=seed, show_progress=show_progress)
+    mean, ci = mean_ci95(accs)
+    settings = {"data": str(data), "split": split, "test_data": test_data, "test_split": test_split,
+                "method": method, "encoder": encoder, "label_names": label_names, "n_way": n_way,
+                "k_shot": k_shot, "n_query": n_query, "episodes": episodes, "seed": seed, "budget": budget,
+                "train_steps": (STEPS[budget] if steps is None else steps) if model.needs_training else 0}
+    return {"mean": round(mean, 2), "ci95": round(ci, 2), "settings": settings,
+            "best_step": log.best_step, "val_acc": None if math.isnan(log.best_val) else round(log.best_val, 2),
+            "n_classes": {p: len(pools[p].classes) for p in ("train", "val")} | {"test": len(test.classes)},
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def command(method: str, encoder: str, data: str, *, split: str | None = None, test_data: str | None = None,
+            k_shot: int = 1, label_names: bool = False, episodes: int = 600, seed: int = 0,
+            budget: str = "full", n_way: int = 5) -> str:
+    """The shell command that reproduces one number of :func:`run`."""
+    parts = ["python -m metanlp_lite.fewshot", f"--data {data}"]
+    if split:
+        parts.append(f"--split {split}")
+    if test_data:
+        parts.append(f"--test-data {test_data}")
+    parts += [f"--method {method}", f"--encoder {encoder}"]
+    if label_names:
+        parts.append("--label-names")
+    parts += [f"--n-way {n_way}", f"--k-shot {k_shot}", f"--episodes {episodes}", f"--seed {seed}"]
+    if budget != "full":
+        parts.append(f"--budget {budget}")
+    return " ".join(parts)
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low``, with a clear message otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int, _nonnegative_int = _int_at_least(1), _int_at_least(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m metanlp_lite.fewshot ...``: one JSON line on stdout, progress on stderr."""
+    parser = argparse.ArgumentParser(
+        prog="python -m metanlp_lite.fewshot",
+        description="Meta-train a few-shot text classifier (if the method needs it) and evaluate it on "
+                    "meta-test episodes; prints one JSON line with mean and ci95 (percent).")
+    parser.add_argument("--data", required=True, help="clinc150, banking77, or a .csv/.jsonl file of text and label")
+    parser.add_argument("--split", default=None, help="class split: domains (CLINC150, its default), "
+                        "01..05 (published splits; BANKING77's default is 01) or random (a file's default)")
+    parser.add_argument("--test-data", default=None, help="meta-test on this dataset's test classes instead "
+                        "(cross-domain, e.g. --data clinc150 --test-data banking77)")
+    parser.add_argument("--test-split", default=None, help="the class split of --test-data")
+    parser.add_argument("--method", required=True, choices=METHODS)
+    parser.add_argument("--encoder", default="minilm", choices=ENCODERS)
+    parser.add_argument("--label-names", action="store_true", help="add each class's name to its support set")
+    parser.add_argument("--n-way", type=_positive_int, default=5)
+    parser.add_argument("--k-shot", type=_positive_int, default=1)
+    parser.add_argument("--n-query", type=_positive_int, default=15)
+    parser.add_argument("--episodes", type=_positive_int, default=600, help="meta-test episodes (>= 2)")
+    parser.add_argument("--seed", type=_nonnegative_int, default=0)
+    parser.add_argument("--budget", choices=sorted(STEPS), default="full",
+                        help=f"meta-training length: quick ({STEPS['quick']} steps, the notebook's default run) "
+                             f"or full ({STEPS['full']} steps)")
+    parser.add_argument("--steps", type=_nonnegative_int, default=None, help="meta-training steps (overrides --budget)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.n_way < 2:
+        parser.error(f"argument --n-way: a task needs at least 2 classes, got {args.n_way}")
+    if args.episodes < 2:
+        parser.error(f"argument --episodes: an interval needs at least 2 episodes, got {args.episodes}")
+    try:
+        result = run(args.data, args.method, args.encoder, split=args.split, test_data=args.test_data,
+                     test_split=args.test_split, n_way=args.n_way, k_shot=args.k_shot, n_query=args.n_query,
+                     episodes=args.episodes, label_names=args.label_names, seed=args.seed, budget=args.budget,
+                     steps=args.steps, show_progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    print(json.dumps(result), flush=True)
+    return 0

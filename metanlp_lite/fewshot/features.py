@@ -1,0 +1,210 @@
+"""Features of utterances, and the pools of utterances that episodes are drawn from.
+
+Every few-shot method works on *features*, one row per utterance of a dataset. An *encoder*
+names how texts become features (:data:`ENCODERS`):
+
+- ``"minilm"``: frozen all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised, cached on
+  disk by :mod:`metanlp_lite.text`);
+- ``"bow"``: hashed word and character n-gram counts (:func:`ngrams`, :class:`HashedNgrams`),
+  from which a network learns everything.
+
+:func:`featurize` turns texts into either. :func:`make_pools` gives a dataset's meta-train,
+meta-val and meta-test :class:`Pool` s: one feature table, the disjoint class ids of each
+meta-split (:func:`split_class_ids`). :func:`sample_batch` turns an episode of indices into a
+:class:`~metanlp_lite.episodes.TaskBatch` of features.
+
+Label names (``book_flight`` -> "book flight") are extra evidence: with ``label_names=True``
+each class's name, featurised like an utterance, is appended to the support set as one more
+example of its class (:func:`add_label_names`). Names are used at meta-test (and meta-val)
+time only, never in meta-training, so one trained model serves both settings.
+
+Taught in notebook 04, sections 1 ("Data, class splits, features") and 7 ("Label names as a
+baseline of their own").
+
+A new encoder (e.g. a Transformer learner) needs its name in :data:`ENCODERS`, a branch of
+:func:`featurize` returning a (P, ...) table that indexes like a tensor, a branch of
+:func:`~metanlp_lite.fewshot.bodies.make_body`, its entries in
+:data:`~metanlp_lite.fewshot.methods.HYPERPARAMS`, and its body's output width in
+:func:`~metanlp_lite.fewshot.methods.build_method`.
+"""
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..episodes import EpisodeSampler, TaskBatch
+
+__all__ = ["ENCODERS", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
+           "add_label_names", "sample_batch"]
+
+ENCODERS = ("minilm", "bow")
+
+# ---------------------------------------------------------------------------------------
+# Hashed word and character n-grams (the from-scratch encoder's input)
+# ---------------------------------------------------------------------------------------
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def ngrams(text: str, word_ngrams: tuple[int, ...] = (1, 2), char_ngrams: tuple[int, ...] = (3, 4)) -> list[str]:
+    """The word n-grams and the within-word character n-grams of ``text`` (lower-cased).
+
+    ``ngrams("Book a flight", (1,), (3,))`` -> ``['w:book', 'w:a', 'w:flight', 'c:<bo', 'c:boo', ...]``;
+    words are padded as ``<word>`` so that prefixes and suffixes have their own n-grams.
+    """
+    words = _WORD.findall(text.lower())
+    out = [f"w:{' '.join(words[i:i + n])}" for n in word_ngrams for i in range(len(words) - n + 1)]
+    for w in words:
+        padded = f"<{w}>"
+        out += [f"c:{padded[i:i + n]}" for n in char_ngrams for i in range(len(padded) - n + 1)]
+    return out
+
+
+class HashedNgrams:
+    """Hashed n-gram count vectors of texts, stored sparsely and made dense on demand.
+
+    Each text becomes a vector of ``n_buckets`` numbers: every n-gram (see :func:`ngrams`) is
+    hashed (crc32, stable across runs) into a bucket, counts are damped with ``log(1 + c)``,
+    and the vector is L2-normalised. Bucket 0 is padding and stays 0.
+
+    Indexing like a (P, n_buckets) tensor returns dense rows: ``feats[idx]`` with ``idx``
+    a long tensor of any shape gives ``(*idx.shape, n_buckets)`` float32, so a
+    :class:`TaskBatch` of indices becomes a TaskBatch of features exactly as with embeddings.
+    Stored: ``ids`` (P, L) int32 and ``weights`` (P, L) float32, L the most buckets of a text.
+    """
+
+    def __init__(self, texts: Sequence[str], n_buckets: int = 2048,
+                 word_ngrams: tuple[int, ...] = (1, 2), char_ngrams: tuple[int, ...] = (3, 4)) -> None:
+        if isinstance(texts, str):
+            raise TypeError("HashedNgrams takes a list of texts, not a single string")
+        if n_buckets < 2:
+            raise ValueError(f"n_buckets must be at least 2, got {n_buckets}")
+        self.n_buckets = n_buckets
+        self.word_ngrams, self.char_ngrams = tuple(word_ngrams), tuple(char_ngrams)
+        rows = []
+        for t in texts:
+            counts = Counter(zlib.crc32(g.encode("utf-8")) % (n_buckets - 1) + 1
+                             for g in ngrams(t, self.word_ngrams, self.char_ngrams))
+            rows.append(counts)
+        width = max([len(r) for r in rows] + [1])
+        self.ids = torch.zeros(len(rows), width, dtype=torch.int32)
+        self.weights = torch.zeros(len(rows), width)
+        for i, r in enumerate(rows):
+            if r:
+                self.ids[i, :len(r)] = torch.tensor(list(r.keys()), dtype=torch.int32)
+                self.weights[i, :len(r)] = torch.log1p(torch.tensor(list(r.values()), dtype=torch.float32))
+        self.weights = F.normalize(self.weights, dim=1)
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(P, n_buckets), as if the features were a dense tensor."""
+        return (len(self), self.n_buckets)
+
+    def __getitem__(self, idx: Tensor | int | slice | Sequence[int]) -> Tensor:
+        ids, w = self.ids[idx], self.weights[idx]
+        out = torch.zeros(*ids.shape[:-1], self.n_buckets)
+        return out.scatter_add_(-1, ids.long(), w)
+
+
+def featurize(texts: Sequence[str], encoder: str, *, show_progress: bool = True) -> Tensor | HashedNgrams:
+    """Features of ``texts`` for ``encoder``: (P, 384) MiniLM embeddings or (P, 2048) hashed n-grams."""
+    if encoder == "minilm":
+        from ..text import embed
+
+        return embed(list(texts), show_progress=show_progress)
+    if encoder == "bow":
+        return HashedNgrams(list(texts))
+    raise ValueError(f"unknown encoder {encoder!r}; choose one of {ENCODERS}")
+
+
+# ---------------------------------------------------------------------------------------
+# Pools, class splits, and episodes of features
+# ---------------------------------------------------------------------------------------
+class Pool(NamedTuple):
+    """The utterances episodes are drawn from, and the classes they may use.
+
+    features: (P, D) one row per utterance of the whole dataset (shared by the three pools).
+    labels: (P,) class id of each utterance. classes: the class ids of this meta-split.
+    names: (C, D) features of every class's name (row c for class id c), or None.
+    class_names: the intent names, indexed by class id. texts: the P utterances.
+    """
+
+    features: Any
+    labels: Tensor
+    classes: list[int]
+    names: Any | None
+    class_names: list[str]
+    texts: list[str]
+
+    def sampler(self, n_way: int, k_shot: int, n_query: int = 15, seed: int = 0) -> EpisodeSampler:
+        """An :class:`EpisodeSampler` over this pool's classes."""
+        return EpisodeSampler(self.labels, n_way, k_shot, n_query, classes=self.classes, seed=seed,
+                              class_names=self.class_names)
+
+
+def make_pools(dataset: Any, encoder: str, split: str | None = None, *, seed: int = 0,
+               show_progress: bool = True) -> dict[str, Pool]:
+    """Meta-train, meta-val and meta-test pools of a dataset from :func:`~metanlp_lite.data.load_intents`.
+
+    split: as in :func:`~metanlp_lite.data.class_splits` (default: CLINC150's domains,
+    BANKING77's published split 01, a seeded random split of a user's file). The three pools
+    share one feature table; their classes are disjoint. Label-name features are included.
+    """
+    from ..data import pretty_label
+
+    ids = split_class_ids(dataset, split, seed=seed)
+    class_names = list(dataset.features["label"].names)
+    texts = list(dataset["text"])
+    name_texts = [pretty_label(n) for n in class_names]
+    if encoder == "minilm":   # one call, so that an empty cache loads the sentence encoder once
+        both = featurize(texts + name_texts, encoder, show_progress=show_progress)
+        feats, names = both[:len(texts)], both[len(texts):]
+    else:
+        feats, names = featurize(texts, encoder), featurize(name_texts, encoder)
+    labels = torch.as_tensor(dataset["label"], dtype=torch.long)
+    return {part: Pool(feats, labels, ids[part], names, class_names, texts) for part in ("train", "val", "test")}
+
+
+def split_class_ids(dataset: Any, split: str | None = None, *, seed: int = 0) -> dict[str, list[int]]:
+    """The class ids of the meta-train, meta-val and meta-test classes (disjoint, checked)."""
+    from ..data import class_splits, label_ids
+
+    parts = class_splits(dataset, split, seed=seed)
+    ids = {part: sorted(label_ids(dataset, getattr(parts, part))) for part in ("train", "val", "test")}
+    shared = (set(ids["train"]) | set(ids["val"])) & set(ids["test"]) | set(ids["train"]) & set(ids["val"])
+    if shared:
+        raise ValueError(f"the class split is not disjoint: classes {sorted(shared)[:5]} are in two meta-splits")
+    return ids
+
+
+def add_label_names(batch: TaskBatch, classes: Tensor, names: Any) -> TaskBatch:
+    """Append each class's name to the support set as one more example of that class.
+
+    batch: support_x (T, N*K, D); classes: (T, N) class ids behind labels 0..N-1;
+    names: (C, D) label-name features indexed by class id. Returns support (T, N*K + N, D).
+    """
+    if classes.ndim != 2 or classes.shape[0] != batch.support_y.shape[0]:
+        raise ValueError(f"classes must be (T, N) with T = {batch.support_y.shape[0]}, got {tuple(classes.shape)}")
+    name_x = names[classes]                                             # (T, N, D)
+    name_y = torch.arange(classes.shape[1]).expand(classes.shape[0], -1)
+    return TaskBatch(torch.cat([batch.support_x, name_x.to(batch.support_x.dtype)], 1),
+                     torch.cat([batch.support_y, name_y], 1), batch.query_x, batch.query_y)
+
+
+def sample_batch(features: Any, sampler: EpisodeSampler, n_tasks: int,
+                 names: Any | None = None) -> tuple[TaskBatch, Tensor]:
+    """``n_tasks`` episodes of features, and their classes (T, N); names appended if given."""
+    idx, classes = sampler.sample_indices(n_tasks)
+    batch = TaskBatch(features[idx.support_x], idx.support_y, features[idx.query_x], idx.query_y)
+    if names is not None:
+        batch = add_label_names(batch, classes, names)
+    return batch, classes

@@ -1,0 +1,214 @@
+"""Meta-training with model selection on meta-val, and evaluation on meta-test episodes.
+
+- :func:`meta_train` runs the outer loop with a progress bar: each step draws a batch of
+  episodes (or, for the transfer baseline, labelled utterances) and takes one AdamW step; it
+  keeps the parameters that do best on fixed meta-val episodes (step 0 included) and returns
+  a :class:`TrainLog`.
+- :func:`train_for` builds a method by name and meta-trains it with a *budget*'s number of
+  steps (:data:`STEPS`, :data:`EVAL_EVERY`, :data:`VAL_EPISODES`); the MiniLM adapter starts
+  from the embeddings centred on the meta-train mean (:func:`train_mean`, :data:`CENTRE`).
+- :func:`evaluate` scores any ``predict`` function on seeded episodes; :func:`evaluate_method`
+  does it for a method on a pool. The same seed gives the same episodes for every method, so
+  differences between methods are paired (see :mod:`metanlp_lite.stats`).
+
+Taught in notebook 04, sections 4 and 5 (meta-training, checkpoints chosen on meta-val) and 6
+(results on the same episodes); notebook 00, section 5, evaluates nearest class mean over 600
+episodes with :func:`evaluate`.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from ..episodes import EpisodeSampler, TaskBatch
+from ..progress import progress
+from ..stats import accuracy
+from .features import Pool, sample_batch
+from .methods import Method, build_method, hyperparams
+
+__all__ = ["STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "meta_train",
+           "evaluate_method", "train_mean", "train_for"]
+
+STEPS = {"quick": 60, "full": 600}             # meta-training steps of a budget
+VAL_EPISODES = {"quick": 100, "full": 300}     # the meta-val episodes that choose the checkpoint
+EVAL_EVERY = {"quick": 20, "full": 50}         # steps between two meta-val checks
+CENTRE = True   # the MiniLM adapter starts from the embeddings centred on the meta-train mean
+
+# ---------------------------------------------------------------------------------------
+# Evaluation: per-episode accuracies on seeded episodes
+# ---------------------------------------------------------------------------------------
+
+
+def evaluate(
+    predict: Callable[[TaskBatch], Tensor],
+    sampler: EpisodeSampler,
+    features: Any,
+    n_episodes: int = 600,
+    tasks_per_batch: int = 100,
+    desc: str = "evaluating",
+    show_progress: bool = True,
+    names: Any | None = None,
+) -> Tensor:
+    """Per-episode query accuracies (percent) of ``predict`` on ``n_episodes`` seeded episodes.
+
+    predict: maps a TaskBatch of features to (T, N*Q) predicted labels.
+    features: (P, D) features of the sampler's pool (a tensor, or :class:`HashedNgrams`).
+    names: optional (C, D) label-name features, row c for class id c; when given, each
+    class's name is appended to the support set (:func:`add_label_names`).
+    Returns (n_episodes,). The same sampler seed gives the same episodes for every method.
+    """
+    accs = []
+    bar = progress(total=n_episodes, desc=desc, disable=not show_progress)
+    done = 0
+    while done < n_episodes:
+        n = min(tasks_per_batch, n_episodes - done)
+        batch, _ = sample_batch(features, sampler, n, names)
+        accs.append(accuracy(predict(batch), batch.query_y))
+        done += n
+        bar.update(n)
+    bar.close()
+    return torch.cat(accs)
+
+
+# ---------------------------------------------------------------------------------------
+# Meta-training with model selection on meta-val
+# ---------------------------------------------------------------------------------------
+class TrainLog(NamedTuple):
+    """What :func:`meta_train` did: val accuracy (percent) at each checked step (0 included),
+    the training loss of every step, the step kept and its val accuracy, the seconds taken, and
+    the accuracy on the ``monitor`` pool at each checked step (empty without one)."""
+
+    steps: list[int]
+    val_acc: list[float]
+    losses: list[float]
+    best_step: int
+    best_val: float
+    seconds: float
+    monitor_acc: list[float]
+
+
+def _val_batches(val: Pool, n_way: int, shots: Sequence[int], n_episodes: int, seed: int) -> list[TaskBatch]:
+    """Fixed meta-val episodes, split evenly between the ``shots`` (at most 100 tasks a batch)."""
+    batches = []
+    for j, k in enumerate(shots):
+        sampler = val.sampler(n_way, k, 15, seed=seed + k)
+        n = n_episodes // len(shots) + (j < n_episodes % len(shots))
+        batches += [sample_batch(val.features, sampler, min(100, n - i))[0] for i in range(0, n, 100)]
+    return batches
+
+
+def _supervised_batch(train: Pool, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Random labelled utterances of the meta-train classes, labels renumbered 0..C-1."""
+    keep = torch.isin(train.labels, torch.as_tensor(train.classes))
+    rows = torch.nonzero(keep).flatten()
+    remap = torch.full((int(train.labels.max()) + 1,), -1, dtype=torch.long)
+    remap[torch.as_tensor(train.classes)] = torch.arange(len(train.classes))
+    pick = rows[torch.randint(len(rows), (size,), generator=generator)]
+    return train.features[pick], remap[train.labels[pick]]
+
+
+def meta_train(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_shots: Sequence[int] = (1, 5),
+               n_query: int = 15, steps: int = 100, meta_batch: int = 16, lr: float = 1e-3,
+               weight_decay: float = 0.0, eval_every: int = 25, val_episodes: int = 100, seed: int = 0,
+               show_progress: bool = True, desc: str | None = None, monitor: Pool | None = None,
+               **_: Any) -> TrainLog:
+    """Meta-train ``method`` on ``train``'s classes; keep the parameters best on ``val``'s.
+
+    Each step draws ``meta_batch`` episodes of ``n_way`` classes (cycling through
+    ``train_shots`` shots, 15 queries per class), or for the transfer baseline ``meta_batch``
+    labelled utterances, and takes one AdamW step (weight decay on matrices only, so a
+    residual projection is pulled towards the identity). Every ``eval_every`` steps, and at
+    step 0, the method is scored on the same ``val_episodes`` meta-val episodes (split
+    evenly between the ``train_shots``, 15 queries per class);
+    the best checkpoint (the earliest among ties) is loaded at the end. Methods without
+    parameters are returned as they are. ``monitor``: a pool (e.g. meta-test) whose accuracy
+    on 100 1-shot episodes is recorded at every check, for plots only: it never chooses anything.
+    """
+    start = time.perf_counter()
+    if not method.needs_training or steps == 0:
+        return TrainLog([0], [], [], 0, float("nan"), time.perf_counter() - start, [])
+    val_set = _val_batches(val, n_way, train_shots, val_episodes, seed + 1)
+
+    mon_set = _val_batches(monitor, n_way, (1,), 100, seed + 2) if monitor is not None else []
+
+    def val_acc(batches: list[TaskBatch] = val_set) -> float:
+        return torch.cat([accuracy(method.predict(b), b.query_y) for b in batches]).mean().item()
+
+    samplers = [train.sampler(n_way, k, n_query, seed=seed + 100 + k) for k in train_shots]
+    gen = torch.Generator().manual_seed(seed + 7)
+    decay = [p for p in method.meta_parameters() if p.ndim >= 2]
+    other = [p for p in method.meta_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": other, "weight_decay": 0.0}], lr=lr)
+    checked, accs, losses = [0], [val_acc()], []
+    monitored = [val_acc(mon_set)] if mon_set else []
+    best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[0], 0
+    bar = progress(range(1, steps + 1), desc=desc or f"meta-training {method.name}", disable=not show_progress)
+    method.train()
+    for step in bar:
+        if method.episodic:
+            batch, _ = sample_batch(train.features, samplers[step % len(samplers)], meta_batch)
+        else:
+            batch = _supervised_batch(train, meta_batch, gen)
+        opt.zero_grad(set_to_none=True)
+        loss = method.loss(batch)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if step % eval_every == 0 or step == steps:
+            checked.append(step)
+            accs.append(val_acc())
+            if mon_set:
+                monitored.append(val_acc(mon_set))
+            if accs[-1] > best_acc:
+                best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[-1], step
+    bar.close()
+    method.load_state_dict(best_state)
+    return TrainLog(checked, accs, losses, best_step, best_acc, time.perf_counter() - start, monitored)
+
+
+def evaluate_method(method: Method, pool: Pool, *, n_way: int = 5, k_shot: int = 1, n_query: int = 15,
+                    episodes: int = 600, label_names: bool = False, seed: int = 0,
+                    show_progress: bool = True, desc: str | None = None) -> Tensor:
+    """Per-episode accuracies (percent) of ``method`` on ``episodes`` seeded episodes of ``pool``.
+
+    The episodes depend only on the pool, N, K, Q and the seed: every method sees the same ones.
+    """
+    sampler = pool.sampler(n_way, k_shot, n_query, seed=seed)
+    return evaluate(method.predict, sampler, pool.features, episodes,
+                    tasks_per_batch=100, desc=desc or f"{method.name} {n_way}-way {k_shot}-shot",
+                    show_progress=show_progress, names=pool.names if label_names else None)
+
+
+# ---------------------------------------------------------------------------------------
+# A method by name, meta-trained with a budget
+# ---------------------------------------------------------------------------------------
+def train_mean(pool: Pool) -> Tensor:
+    """The mean feature vector of the pool's classes' utterances: (D,)."""
+    rows = torch.nonzero(torch.isin(pool.labels, torch.as_tensor(pool.classes))).flatten()
+    return pool.features[rows].mean(0)
+
+
+def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int = 5, budget: str = "full",
+              seed: int = 0, steps: int | None = None, show_progress: bool = True, monitor: Pool | None = None,
+              **overrides: Any) -> tuple[Method, TrainLog]:
+    """Build ``method`` for ``encoder`` and meta-train it on ``pools["train"]``, selecting on
+    ``pools["val"]``, with the ``budget``'s number of steps (or ``steps``)."""
+    if budget not in STEPS:
+        raise ValueError(f"budget must be one of {sorted(STEPS)}, got {budget!r}")
+    train = pools["train"]
+    in_dim = train.features.shape[1]
+    centre = train_mean(train) if encoder == "minilm" and CENTRE else None
+    m = build_method(method, encoder, in_dim, n_way=n_way, n_classes=len(train.classes), seed=seed,
+                     centre=centre, **overrides)
+    hp = hyperparams(method, encoder, **overrides)
+    log = meta_train(m, train, pools["val"], n_way=n_way, steps=STEPS[budget] if steps is None else steps,
+                     eval_every=EVAL_EVERY[budget], val_episodes=VAL_EPISODES[budget], seed=seed,
+                     show_progress=show_progress, desc=f"meta-training {method} ({encoder})", monitor=monitor, **hp)
+    return m, log
+

@@ -1,0 +1,49 @@
+"""Statistics of few-shot results: accuracy, means with 95% intervals, confusion matrices.
+
+Nothing here knows about text or meta-learning: these functions take tensors of predictions,
+labels or per-episode numbers, so the sinusoid notebooks use them as well as the text ones.
+
+- :func:`accuracy`: per-task accuracy in percent of predicted against true labels.
+- :func:`mean_ci95`: the mean and the half-width of its 95% confidence interval, as
+  few-shot papers report them over ~600 episodes. Taught in notebook 00 (section 5, "Over 600
+  episodes, with a confidence interval"); notebooks 01 and 02 put intervals on losses with
+  it, notebook 04 on every accuracy.
+- A *paired difference*: when two methods are scored on the same seeded episodes (as
+  :func:`~metanlp_lite.fewshot.training.evaluate_method` does), ``mean_ci95(acc_a - acc_b)``
+  is the interval of their difference, much narrower than the two intervals side by side
+  (notebook 04, section 6).
+- :func:`confusion_matrix`: which true class is taken for which (notebook 04, section 9).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["accuracy", "mean_ci95", "confusion_matrix"]
+
+
+def accuracy(pred: Tensor, target: Tensor) -> Tensor:
+    """Per-task accuracy in percent: (T, M), (T, M) -> (T,)."""
+    return (pred == target).float().mean(-1) * 100
+
+
+def mean_ci95(values: Sequence[float] | Tensor) -> tuple[float, float]:
+    """Mean and the half-width of its 95% confidence interval, 1.96 * s / sqrt(n).
+
+    The normal approximation is what few-shot papers report over ~600 episodes.
+    """
+    v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    if v.numel() < 2:
+        raise ValueError(f"need at least 2 values for an interval, got {v.numel()}")
+    return v.mean().item(), 1.96 * v.std(unbiased=True).item() / math.sqrt(v.numel())
+
+
+def confusion_matrix(pred: Tensor, target: Tensor, n_way: int) -> Tensor:
+    """Counts ``C[i, j]`` of queries of true class i predicted as j: (M,), (M,) -> (N, N) long."""
+    if pred.shape != target.shape or pred.ndim != 1:
+        raise ValueError(f"expected two (M,) label tensors, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    return torch.bincount(target * n_way + pred, minlength=n_way * n_way).reshape(n_way, n_way)
+
