@@ -48,7 +48,7 @@ def show_close(label: str, diff: float | Tensor, tol: float) -> None:
     as "< 1e-12 (rounding error)", any other passing one as "< tol". Raises AssertionError,
     with the value, when ``diff`` is not below ``tol`` (or is NaN).
     """
-    diff = float(diff)
+    diff = float(diff.detach()) if isinstance(diff, Tensor) else float(diff)
     if not diff < tol:
         raise AssertionError(f"{label}: the difference {diff:.3e} is not below the tolerance {tol:.0e}")
     shown = f"< {ROUNDING:.0e} (rounding error)" if diff < ROUNDING < tol else f"< {tol:.0e}"

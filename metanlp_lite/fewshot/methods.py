@@ -42,6 +42,7 @@ from torch.func import functional_call, grad, vmap
 
 from ..episodes import TaskBatch
 from ..maml import MAML, Reptile
+from ..reproducible import normal
 from .bodies import BOW_DIM, make_body
 from .features import ENCODERS
 
@@ -136,9 +137,22 @@ class Method(nn.Module):
     def logits(self, batch: TaskBatch) -> Tensor:
         raise NotImplementedError
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the parameters (float64 as built by :func:`build_method`; float32 without any)."""
+        return next((p.dtype for p in self.parameters()), torch.float32)
+
+    def cast(self, batch: Any) -> Any:
+        """The batch (a TaskBatch, or (x, y) for the transfer baseline) with features in :attr:`dtype`."""
+        if isinstance(batch, TaskBatch):
+            return TaskBatch(batch.support_x.to(self.dtype), batch.support_y, batch.query_x.to(self.dtype), batch.query_y)
+        x, y = batch
+        return x.to(self.dtype), y
+
     @torch.no_grad()
     def predict(self, batch: TaskBatch) -> Tensor:
         """(T, N*Q) predicted labels, adapting ``eval_tasks`` tasks at a time."""
+        batch = self.cast(batch)
         was = self.training
         self.eval()
         try:
@@ -196,17 +210,18 @@ class Finetune(Method):
 
     Pretraining: ordinary cross-entropy over all ``n_classes`` meta-train classes with a
     cosine classifier on ``body``'s features. Test: the body is frozen and a new linear head,
-    zero at first, takes ``head_steps`` gradient steps on the support set.
+    zero at first, takes ``head_steps`` gradient steps on the support set. ``seed``: of the
+    pretraining classifier's N(0, 0.01^2) weights (the same on every CPU).
     """
 
     name = "finetune"
     episodic = False
 
     def __init__(self, body: nn.Module, n_classes: int, dim: int, head_lr: float = 1.0,
-                 head_steps: int = 50, tau: float = 10.0) -> None:
+                 head_steps: int = 50, tau: float = 10.0, seed: int = 0) -> None:
         super().__init__()
         self.body = body
-        self.classifier = nn.Parameter(torch.randn(n_classes, dim) * 0.01)
+        self.classifier = nn.Parameter(normal((n_classes, dim), 0.01, torch.Generator().manual_seed(seed)))
         self.log_tau = nn.Parameter(torch.tensor(math.log(tau)))
         self.head_lr, self.head_steps = head_lr, head_steps
 
@@ -375,7 +390,8 @@ class ProtoMAML(Method):
 # the learning rates and the feature scale. The number of meta-training steps is set by the
 # budget: STEPS["quick"] (the notebook's default run) or STEPS["full"] of
 # metanlp_lite.fewshot.training.
-_COMMON = {"lr": 1e-3, "weight_decay": 1e-2, "meta_batch": 16}
+# dtype: of the parameters (see build_method).
+_COMMON = {"lr": 1e-3, "weight_decay": 1e-2, "meta_batch": 16, "dtype": torch.float32}
 _MAML = {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 1, "test_steps": 3, "lr": 3e-4}
 HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
     "ncm": {"minilm": {}, "bow": {}},
@@ -405,19 +421,32 @@ def build_method(method: str, encoder: str, in_dim: int, *, n_way: int = 5, n_cl
                  seed: int = 0, centre: Tensor | None = None, **overrides: Any) -> Method:
     """A fresh, seeded :class:`Method` by name. in_dim: the feature width (384 or n_buckets);
     n_classes: the meta-train classes (for ``finetune``'s pretraining classifier); centre:
-    the mean meta-train embedding, where the MiniLM adapter starts (None: the raw embeddings)."""
+    the mean meta-train embedding, where the MiniLM adapter starts (None: the raw embeddings).
+
+    The random initialisation is the same on every CPU (:mod:`metanlp_lite.reproducible`).
+    The parameters are float32 (``dtype=torch.float32``, the default): over the few dozen steps
+    of the notebook's runs, other CPUs' rounding does not change the printed accuracies (checked
+    under ``ATEN_CPU_CAPABILITY=default``). ``dtype=torch.float64`` makes long runs reproducible
+    too, at about twice the cost: :func:`~metanlp_lite.fewshot.training.meta_train` then rounds
+    the parameters to float32 after every step."""
     hp = hyperparams(method, encoder, **overrides)
     torch.manual_seed(seed)
     if method == "ncm":
         return NCM()
-    body = make_body(encoder, in_dim, hp.get("scale", 1.0), centre)
+    body = make_body(encoder, in_dim, hp.get("scale", 1.0), centre, seed=seed)
     dim = in_dim if encoder == "minilm" else BOW_DIM
+    return _build(method, hp, body, dim, n_way, n_classes, seed, encoder).to(hp["dtype"])
+
+
+def _build(method: str, hp: dict[str, Any], body: nn.Module, dim: int, n_way: int,
+           n_classes: int, seed: int, encoder: str) -> Method:
+    """The :class:`Method` of :func:`build_method` around ``body`` (float32, before the cast)."""
     if method == "protonet":
         return ProtoNet(body)
     if method == "finetune":
         if n_classes < 2:
             raise ValueError(f"finetune pretrains a classifier over the meta-train classes: n_classes must be >= 2, got {n_classes}")
-        return Finetune(body, n_classes, dim, hp["head_lr"], hp["head_steps"])
+        return Finetune(body, n_classes, dim, hp["head_lr"], hp["head_steps"], seed=seed + 1)
     if method in ("maml", "fomaml", "reptile"):
         m = MAMLFamily(method, body, dim, n_way, hp["inner_lr"], hp["inner_steps"], hp["test_steps"],
                        learn_head_init=hp.get("learn_head_init", False))

@@ -8,7 +8,8 @@
   steps (:data:`STEPS`, :data:`EVAL_EVERY`, :data:`VAL_EPISODES`); the MiniLM adapter starts
   from the embeddings centred on the meta-train mean (:func:`train_mean`, :data:`CENTRE`).
 - :func:`evaluate` scores any ``predict`` function on seeded episodes; :func:`evaluate_method`
-  does it for a method on a pool. The same seed gives the same episodes for every method, so
+  does it for a method on a pool; :func:`episode_batches` builds those episodes once and
+  :func:`evaluate_batches` scores a method on them (notebook 04 scores eight methods so). The same seed gives the same episodes for every method, so
   differences between methods are paired (see :mod:`metanlp_lite.stats`).
 
 Taught in notebook 04, sections 4 and 5 (meta-training, checkpoints chosen on meta-val) and 6
@@ -27,12 +28,13 @@ from torch import Tensor
 
 from ..episodes import EpisodeSampler, TaskBatch
 from ..progress import progress
+from ..reproducible import round_parameters
 from ..stats import accuracy
 from .features import Pool, sample_batch
 from .methods import Method, build_method, hyperparams
 
 __all__ = ["STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "meta_train",
-           "evaluate_method", "train_mean", "train_for"]
+           "evaluate_method", "episode_batches", "evaluate_batches", "train_mean", "train_for"]
 
 STEPS = {"quick": 60, "full": 600}             # meta-training steps of a budget
 VAL_EPISODES = {"quick": 100, "full": 300}     # the meta-val episodes that choose the checkpoint
@@ -156,9 +158,11 @@ def meta_train(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_
         else:
             batch = _supervised_batch(train, meta_batch, gen)
         opt.zero_grad(set_to_none=True)
-        loss = method.loss(batch)
+        loss = method.loss(method.cast(batch))
         loss.backward()
         opt.step()
+        if method.dtype == torch.float64:      # the same run on any CPU: see metanlp_lite.reproducible
+            round_parameters(method)
         losses.append(loss.item())
         if step % eval_every == 0 or step == steps:
             checked.append(step)
@@ -170,6 +174,26 @@ def meta_train(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_
     bar.close()
     method.load_state_dict(best_state)
     return TrainLog(checked, accs, losses, best_step, best_acc, time.perf_counter() - start, monitored)
+
+
+def episode_batches(pool: Pool, *, n_way: int = 5, k_shot: int = 1, n_query: int = 15, episodes: int = 600,
+                    label_names: bool = False, seed: int = 0, tasks_per_batch: int = 100) -> list[TaskBatch]:
+    """The seeded meta-test episodes of :func:`evaluate_method`, built once to score many methods.
+
+    Returns TaskBatches of at most ``tasks_per_batch`` episodes each (``episodes`` in all):
+    support (T, N*K [+ N with label names], D), query (T, N*Q, D). Scoring every method on the
+    same list with :func:`evaluate_batches` gives the numbers of :func:`evaluate_method`,
+    without drawing the episodes again for each method.
+    """
+    sampler = pool.sampler(n_way, k_shot, n_query, seed=seed)
+    names = pool.names if label_names else None
+    return [sample_batch(pool.features, sampler, min(tasks_per_batch, episodes - done), names)[0]
+            for done in range(0, episodes, tasks_per_batch)]
+
+
+def evaluate_batches(method: Method, batches: Sequence[TaskBatch]) -> Tensor:
+    """Per-episode accuracies (percent) of ``method`` on ``batches``: (total episodes,)."""
+    return torch.cat([accuracy(method.predict(b), b.query_y) for b in batches])
 
 
 def evaluate_method(method: Method, pool: Pool, *, n_way: int = 5, k_shot: int = 1, n_query: int = 15,
@@ -198,7 +222,12 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
               seed: int = 0, steps: int | None = None, show_progress: bool = True, monitor: Pool | None = None,
               **overrides: Any) -> tuple[Method, TrainLog]:
     """Build ``method`` for ``encoder`` and meta-train it on ``pools["train"]``, selecting on
-    ``pools["val"]``, with the ``budget``'s number of steps (or ``steps``)."""
+    ``pools["val"]``, with the ``budget``'s number of steps (or ``steps``).
+
+    The method comes back in float32: if trained in float64 (``dtype=torch.float64``), its
+    parameters were rounded to float32 after every step (see
+    :func:`~metanlp_lite.fewshot.methods.build_method`), so it loses nothing by the cast, and
+    evaluating in float32 is twice as fast."""
     if budget not in STEPS:
         raise ValueError(f"budget must be one of {sorted(STEPS)}, got {budget!r}")
     train = pools["train"]
@@ -210,5 +239,5 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
     log = meta_train(m, train, pools["val"], n_way=n_way, steps=STEPS[budget] if steps is None else steps,
                      eval_every=EVAL_EVERY[budget], val_episodes=VAL_EPISODES[budget], seed=seed,
                      show_progress=show_progress, desc=f"meta-training {method} ({encoder})", monitor=monitor, **hp)
-    return m, log
+    return m.float(), log
 
