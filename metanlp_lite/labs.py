@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["strip_solutions", "student_notebook", "build"]
+__all__ = ["strip_solutions", "student_notebook", "build", "execute"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
@@ -82,13 +82,36 @@ def build(src: Path, out: Path) -> list[Path]:
     return written
 
 
+def execute(path: Path, timeout: int = 900) -> None:
+    """Run a notebook top to bottom in a fresh kernel and store its outputs in place, as
+    JupyterLab shows them: consecutive stream outputs merged and progress-bar updates (text
+    before a carriage return) dropped, so a committed notebook holds each bar's final line only.
+    This is how the committed notebooks are made: ``python -m metanlp_lite.labs execute notebooks/*.ipynb``.
+    """
+    from nbclient import NotebookClient
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(Path(path).resolve().parent)}}).execute()
+    nb, _ = CoalesceStreamsPreprocessor(enabled=True).preprocess(nb, {})
+    nbformat.write(nb, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m metanlp_lite.labs", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="write the student notebooks")
     b.add_argument("--src", type=Path, default=Path("notebooks"), help="the solved notebooks (default: notebooks)")
     b.add_argument("--out", type=Path, default=Path("labs"), help="where to write them (default: labs)")
+    e = sub.add_parser("execute", help="re-run notebooks in place, storing clean outputs (maintainers)")
+    e.add_argument("paths", type=Path, nargs="+", help="the notebooks to run")
     args = parser.parse_args(argv)
+    if args.command == "execute":
+        for path in args.paths:
+            execute(path)
+            print(f"executed {path}", file=sys.stderr)
+        return 0
     if not args.src.is_dir():
         parser.error(f"{args.src} is not a folder of notebooks; run from the project root or pass --src")
     for path in build(args.src, args.out):
