@@ -9,8 +9,9 @@ Each solution sits between nbgrader's markers in a code cell::
 
 The student version keeps the cell, replaces what lies between the markers by a stub at
 the same indentation (``# YOUR CODE HERE`` / ``raise NotImplementedError()``, as nbgrader
-does) and clears every output, so the student starts from a clean notebook. The build is
-deterministic: the committed ``labs/`` must equal a fresh build (a test checks it).
+does), clears every output, so the student starts from a clean notebook, and points its
+Binder and Colab badges at itself. The build is deterministic: the committed ``labs/`` must
+equal a fresh build (a test checks it).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from .launch import badges
 
 __all__ = ["strip_solutions", "student_notebook", "build"]
 
@@ -55,8 +58,12 @@ def has_solution(source: str) -> bool:
     return any(line.strip() == BEGIN for line in source.splitlines())
 
 
-def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` with solutions stubbed and all outputs cleared."""
+def student_notebook(nb: nbformat.NotebookNode, name: str | None = None) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with solutions stubbed and all outputs cleared.
+
+    name: the notebook's file name; given, the badges that open ``notebooks/<name>`` open
+    ``labs/<name>`` instead.
+    """
     nb = nbformat.from_dict(nb)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
@@ -64,6 +71,8 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.outputs = []
             cell.execution_count = None
             cell.source = strip_solutions(cell.source)
+        elif name is not None:
+            cell.source = cell.source.replace(badges(f"notebooks/{name}"), badges(f"labs/{name}"))
     nb.metadata.pop("widgets", None)       # saved widget state belongs to the executed copy
     return nb
 
@@ -77,7 +86,7 @@ def build(src: Path, out: Path) -> list[Path]:
         if not any(c.cell_type == "code" and has_solution(c.source) for c in nb.cells):
             continue
         target = out / path.name
-        nbformat.write(student_notebook(nb), target)
+        nbformat.write(student_notebook(nb, path.name), target)
         written.append(target)
     return written
 
