@@ -30,7 +30,7 @@ def relative(path: Path) -> str:
 
 def test_the_url_is_written_once_in_pyproject():
     assert launch.repository_url() == PROJECT["urls"]["Repository"]
-    for path in [*ROOT.glob("metanlp_lite/*.py"), *ROOT.glob("binder/*"), *ROOT.glob(".ci/*")]:
+    for path in [*ROOT.glob("metanlp_lite/**/*.py"), *ROOT.glob("binder/*"), *ROOT.glob(".ci/*")]:
         assert PROJECT["urls"]["Repository"] not in path.read_text(), f"{relative(path)}: use metanlp_lite.launch"
 
 
