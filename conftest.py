@@ -11,7 +11,7 @@ from __future__ import annotations
 
 def pytest_collection_finish(session) -> None:
     needs = [item for item in session.items
-             if item.nodeid.startswith(("notebooks/", "tests/test_labs.py", "tests/test_browser.py"))]
+             if item.nodeid.startswith(("notebooks/", "tests/test_nbgrader.py", "tests/test_browser.py"))]
     if needs and not session.config.option.collectonly:
         from metanlp_lite.__main__ import prefetch
 

@@ -8,9 +8,12 @@ Each solution sits between nbgrader's markers in a code cell::
         ### END SOLUTION
 
 The student version keeps the cell, replaces what lies between the markers by a stub at
-the same indentation (``# YOUR CODE HERE`` / ``raise NotImplementedError()``, as nbgrader
-does) and clears every output, so the student starts from a clean notebook. The build is
-deterministic: the committed ``labs/`` must equal a fresh build (a test checks it).
+the same indentation (``# YOUR CODE HERE`` / ``raise NotImplementedError()``), locks the
+cells as nbgrader does (exercise cells cannot be deleted; check cells can be neither deleted
+nor edited), clears every output, so the student starts from a clean notebook, and points
+its Binder and Colab badges at itself. The build is deterministic: the committed ``labs/``
+must equal a fresh build, and cell by cell what ``nbgrader generate_assignment`` releases
+(tests/test_labs.py and tests/test_nbgrader.py check both).
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from .launch import badges
 
 __all__ = ["strip_solutions", "student_notebook", "build", "execute"]
 
@@ -33,7 +38,7 @@ def strip_solutions(source: str) -> str:
     Raises ValueError on unbalanced markers (a BEGIN without an END, or the reverse).
     """
     out, inside, indent = [], False, ""
-    for n, line in enumerate(source.splitlines(), 1):
+    for n, line in enumerate(source.split("\n"), 1):    # split, not splitlines: keeps a final newline
         stripped = line.strip()
         if stripped == BEGIN:
             if inside:
@@ -55,15 +60,31 @@ def has_solution(source: str) -> bool:
     return any(line.strip() == BEGIN for line in source.splitlines())
 
 
-def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` with solutions stubbed and all outputs cleared."""
+def lock(cell: nbformat.NotebookNode) -> None:
+    """Lock ``cell`` as nbgrader's release does (its LockCells, with the default settings)."""
+    grading = cell.metadata.get("nbgrader", {})
+    if grading.get("solution"):
+        cell.metadata["deletable"] = False
+    elif grading.get("grade") or grading.get("locked"):
+        cell.metadata["deletable"] = cell.metadata["editable"] = False
+
+
+def student_notebook(nb: nbformat.NotebookNode, name: str | None = None) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with solutions stubbed, cells locked and all outputs cleared.
+
+    name: the notebook's file name; given, the badges that open ``notebooks/<name>`` open
+    ``labs/<name>`` instead.
+    """
     nb = nbformat.from_dict(nb)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        lock(cell)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
             cell.source = strip_solutions(cell.source)
+        elif name is not None:
+            cell.source = cell.source.replace(badges(f"notebooks/{name}"), badges(f"labs/{name}"))
     nb.metadata.pop("widgets", None)       # saved widget state belongs to the executed copy
     return nb
 
@@ -77,7 +98,7 @@ def build(src: Path, out: Path) -> list[Path]:
         if not any(c.cell_type == "code" and has_solution(c.source) for c in nb.cells):
             continue
         target = out / path.name
-        nbformat.write(student_notebook(nb), target)
+        nbformat.write(student_notebook(nb, path.name), target)
         written.append(target)
     return written
 

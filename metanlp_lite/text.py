@@ -168,13 +168,21 @@ def embed(
     cache: str | os.PathLike | None = None,
     use_cache: bool = True,
     batch_size: int = 64,
+    save_every: int = 1024,
     show_progress: bool = True,
 ) -> Tensor:
     """L2-normalised sentence embeddings of ``texts``: a float32 tensor of shape (len(texts), 384).
 
     Texts already in the cache are read from disk; the others are encoded (loading the
-    encoder only if needed) and added to the cache. The progress bar counts cached and
-    newly encoded texts alike.
+    encoder only if needed) and added to the cache every ``save_every`` texts, so a long
+    first run that is interrupted (Ctrl-C, a kernel restart, a memory limit) resumes where
+    it stopped. The progress bar counts cached and newly encoded texts alike.
+
+    Resuming changes no bit: the texts to encode are sorted by length and encoded in
+    batches of ``batch_size`` (one ``encode`` call each, so that call's own sorting and
+    padding see exactly this batch), and the saved chunks end on batch boundaries of that
+    sorted list. What an interrupted run leaves to do is then a tail of the list, which a
+    rerun with the same texts cuts into the same batches as one uninterrupted run would.
 
     encoder: a ``SentenceTransformer`` (default: :func:`load_encoder`). cache: the cache folder
     (default :func:`cache_dir`).
@@ -192,16 +200,18 @@ def embed(
     bar.update(len(texts) - sum(counts[t] for t in todo))
     if todo:
         encoder = encoder if encoder is not None else load_encoder()
-        new = []
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start:start + batch_size]
-            new.append(encoder.encode(chunk, batch_size=batch_size, normalize_embeddings=True,
-                                      convert_to_numpy=True, show_progress_bar=False))
-            bar.update(sum(counts[t] for t in chunk))
-        vectors = np.concatenate(new)
-        if use_cache:
-            store.save(todo, vectors)
-        table.update(zip(todo, vectors))
+        chunk_size = batch_size * max(1, save_every // batch_size)   # whole batches only
+        for start in range(0, len(todo), chunk_size):
+            chunk, new = todo[start:start + chunk_size], []
+            for b in range(0, len(chunk), batch_size):
+                batch = chunk[b:b + batch_size]
+                new.append(encoder.encode(batch, batch_size=batch_size, normalize_embeddings=True,
+                                          convert_to_numpy=True, show_progress_bar=False))
+                bar.update(sum(counts[t] for t in batch))
+            vectors = np.concatenate(new)
+            if use_cache:
+                store.save(chunk, vectors)
+            table.update(zip(chunk, vectors))
     bar.close()
     if not texts:
         return torch.empty(0, EMBEDDING_DIM)

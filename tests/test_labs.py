@@ -1,5 +1,6 @@
-"""The course-lab kit: solutions between nbgrader markers, student versions in labs/, and
-student notebooks in which exactly the exercise checks fail."""
+"""The course-lab kit: solutions between nbgrader markers, and student versions in labs/.
+That exactly the checks fail in a student version, nbgrader's autograde shows
+(tests/test_nbgrader.py)."""
 from __future__ import annotations
 
 import filecmp
@@ -18,6 +19,7 @@ LABS = sorted((ROOT / "labs").glob("*.ipynb"))
 def test_strip_solutions_keeps_indentation():
     src = "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n\nprint(1)"
     assert strip_solutions(src) == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\nprint(1)"
+    assert strip_solutions("x = 1\n") == "x = 1\n"                  # as nbgrader: a final newline stays
     with pytest.raises(ValueError, match="without"):
         strip_solutions("### BEGIN SOLUTION\nx = 1")
     with pytest.raises(ValueError, match="without"):
@@ -60,18 +62,3 @@ def test_student_versions_hide_solutions_and_outputs():
                 assert cell.outputs == [] and cell.execution_count is None
         assert any("raise NotImplementedError()" in c.source for c in nb.cells)
 
-
-@pytest.mark.parametrize("path", LABS, ids=[p.name for p in LABS])
-def test_in_a_student_notebook_exactly_the_checks_fail(path):
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
-    failed = {i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-              and any(o.output_type == "error" for o in c.outputs)}
-    checks = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "checks.check_" in c.source}
-    assert failed == checks, f"cells that failed: {sorted(failed)}; check cells: {sorted(checks)}"
-    for i in checks:
-        err = next(o for o in nb.cells[i].outputs if o.output_type == "error")
-        assert err.ename == "AssertionError" and "not implemented yet" in err.evalue, err.evalue

@@ -87,3 +87,27 @@ def test_cache_writes_are_atomic(tmp_path, monkeypatch):
 def test_embed_refuses_a_single_string(tmp_path):
     with pytest.raises(TypeError, match="list of texts"):
         embed("hello", cache=tmp_path)
+
+
+def test_an_interrupted_first_embedding_resumes_and_changes_no_bit(encoder, tmp_path):
+    """Saved in chunks of whole batches: after Ctrl-C only the rest is encoded, in the same batches."""
+    texts = [f"{w} number {i}" for i, w in enumerate(["book a flight", "card declined", "hi", "what time is it"] * 10)]
+    settings = dict(batch_size=4, save_every=8, show_progress=False)
+
+    class Interrupted(Counting):
+        def encode(self, texts, **kwargs):
+            if len(self.seen) == 12:                             # in the second chunk's second batch
+                raise KeyboardInterrupt
+            return super().encode(texts, **kwargs)
+
+    whole = embed(texts, encoder, cache=tmp_path / "whole", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        embed(texts, Interrupted(encoder), cache=tmp_path / "cut", **settings)
+    saved = list((tmp_path / "cut").rglob("*.npz"))
+    assert len(saved) == 1                                       # the first chunk: 8 texts
+    rest = Counting(encoder)
+    resumed = embed(texts, rest, cache=tmp_path / "cut", **settings)
+    by_length = sorted(set(texts), key=lambda t: (len(t), t))
+    assert rest.seen == by_length[8:]                            # the rest, each text once
+    assert torch.equal(resumed, whole)                           # bit for bit
+    assert len(list((tmp_path / "cut").rglob("*.npz"))) == 5     # 40 texts in chunks of 8
