@@ -176,7 +176,8 @@ def embed(
     Texts already in the cache are read from disk; the others are encoded (loading the
     encoder only if needed) and added to the cache every ``save_every`` texts, so a long
     first run that is interrupted (Ctrl-C, a kernel restart, a memory limit) resumes where
-    it stopped. The progress bar counts cached and newly encoded texts alike.
+    it stopped. The progress bar counts cached and newly encoded texts alike; with nothing to
+    encode there is no bar.
 
     Resuming changes no bit: the texts to encode are sorted by length and encoded in
     batches of ``batch_size`` (one ``encode`` call each, so that call's own sorting and
@@ -196,7 +197,8 @@ def embed(
     counts = Counter(texts)  # a repeated text is encoded once but counted each time
     # sorted by length, so each batch pads to similar lengths (about twice as fast)
     todo = sorted((t for t in counts if t not in table), key=lambda t: (len(t), t))
-    bar = progress(total=len(texts), desc=f"embedding with {MODEL_NAME}", disable=not show_progress)
+    # no bar when everything is cached: it would only flash "millions of texts per second"
+    bar = progress(total=len(texts), desc=f"embedding with {MODEL_NAME}", disable=not show_progress or not todo)
     bar.update(len(texts) - sum(counts[t] for t in todo))
     if todo:
         encoder = encoder if encoder is not None else load_encoder()
