@@ -284,6 +284,23 @@ def test_meta_train_reduces_the_meta_loss():
     assert again == losses[:5]
 
 
+def test_float64_training_draws_its_weights_in_float64():
+    """By default a float64 sinusoid MLP starts from the float32 network's weights; init_dtype=float64
+    draws them in float64, and train_sinusoid(dtype=float64) trains such a network on float64 tasks."""
+    same = sinusoid_mlp(16, dtype=torch.float64, seed=0)
+    for p32, p64 in zip(sinusoid_mlp(16, seed=0).parameters(), same.parameters()):
+        assert p64.dtype == torch.float64 and torch.equal(p32.double(), p64)
+    drawn = sinusoid_mlp(16, dtype=torch.float64, seed=0, init_dtype=torch.float64)
+    assert any(not torch.equal(p.float().double(), p) for p in drawn.parameters()), "weights were drawn in float32"
+    model, losses = train_sinusoid("maml", n_iters=3, seed=0, meta_batch=4, hidden=16, show_progress=False,
+                                   dtype=torch.float64)
+    assert all(p.dtype == torch.float64 for p in model.parameters()) and len(losses) == 3
+    start, _ = train_sinusoid("maml", n_iters=0, seed=0, meta_batch=4, hidden=16, show_progress=False,
+                              dtype=torch.float64)
+    for a, b in zip(start.parameters(), drawn.parameters()):
+        assert torch.equal(a, b)
+
+
 # ---------------------------------------------------------------------------------------
 # Clear errors
 # ---------------------------------------------------------------------------------------
