@@ -578,10 +578,11 @@ def train_sinusoid(method: str, n_iters: int = 2000, seed: int = 0, *, meta_batc
 
     The same seed gives the same initial network and the same tasks for every method.
     ``dtype=torch.float64`` trains in float64 from weights drawn in float64
-    (``sinusoid_mlp(hidden, dtype, seed, init_dtype=dtype)``): slower by little at this size,
-    and the trained network is then the same to about ten digits on every CPU, whereas float32
-    training of MAML or Reptile turns last-bit differences between CPU kernels into
-    differences in the third digit after 1,000 meta-steps.
+    (``sinusoid_mlp(hidden, dtype, seed, init_dtype=dtype)``): about as fast at this size, and
+    the trained network then agrees to about ten digits across CPU kernels (checked against
+    ``ATEN_CPU_CAPABILITY=default``), whereas float32 training of MAML or Reptile turns
+    last-bit differences between kernels into differences in the third digit after 1,000
+    meta-steps.
     ``overrides`` replace entries of ``SINUSOID_METHODS[method]`` (e.g. ``inner_steps=5``).
     Adam with ``outer_lr`` is the meta-optimizer (for Reptile it steps along theta - mean(phi)).
     Returns (model, meta-loss per step). "joint" is joint pretraining: MAML with zero inner
