@@ -4,7 +4,7 @@ Times ``metanlp_lite.landscape.grid_losses`` (the loss of one grid point, ``torc
 over all 1681 points) against the plain loop (one ``functional_call`` per point) on the same
 plane, checks that both give the same numbers, and prints the seconds and the ratio. Two cases:
 
-1. one task's support loss (K = 10 points), the landscape of sections 2 and 12 of notebook 03;
+1. one task's support loss (K = 10 points), the landscape of sections 2 and 13 of notebook 03;
 2. five tasks at once (``task_losses``: a (5,) loss per grid point), as in sections 6 to 8.
 
 The model is the sinusoid MLP 1 -> 40 -> 40 -> 1 of Finn et al. (1761 parameters), float32.

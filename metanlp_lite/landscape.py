@@ -3,9 +3,11 @@
 A loss surface of a network with P parameters is a function on R^P. To look at it we cut it
 with a 2-D plane through the initialisation theta,
 
-.. math:: L(\\alpha, \\beta) = \\mathcal{L}(\\theta + \\alpha\\, d_1 + \\beta\\, d_2),
+.. math:: f(\\xi_1, \\xi_2) = \\mathcal{L}(\\theta + \\xi_1 d_1 + \\xi_2 d_2),
 
-and evaluate it on a grid of (alpha, beta). Two choices of directions (d_1, d_2):
+and evaluate it on a grid of plane coordinates (xi1, xi2): how far to go along d_1 and along
+d_2. (They are not called alpha and beta: alpha is the inner-loop step size everywhere in the
+course.) Two choices of directions (d_1, d_2):
 
 - :func:`random_plane`: random Gaussian directions, *filter-normalised* (Li, Xu, Taylor, Studer
   & Goldstein, 2018, "Visualizing the Loss Landscape of Neural Nets"): every filter (the
@@ -23,12 +25,18 @@ What is here (computing only; figures live in :mod:`metanlp_lite.plots`):
 - losses: :func:`loss_of`, :func:`task_losses` (a model and data -> a function of parameters),
   :func:`grid_losses` (``torch.func.vmap`` over all grid points at once, no Python loop);
 - trajectories: :func:`inner_trajectories` (every inner-loop iterate of every task, batched),
-  :func:`project` (onto a plane), :func:`path_losses` (the loss along theta -> phi_1 -> ... ->
-  phi_k, finely sampled), :func:`fraction_below` (tasks solved after k steps);
+  :func:`project` (onto a plane), :func:`plane_fit` (how much of each trajectory a plane holds),
+  :func:`path_losses` (the loss along theta -> phi_1 -> ... ->
+  phi_k, finely sampled), :func:`fraction_below` (tasks solved after k steps) and
+  :func:`wilson_interval` (its 95% interval);
+- one inner step: :func:`one_step_expansion` (the query loss after one step against its
+  second-order expansion: gradient norms, their alignment, and the curvature term);
 - curvature: :func:`top_hessian_eigenvalue` (power iteration on Hessian-vector products) and
   :func:`divergence_lr` (the smallest inner learning rate at which gradient descent diverges,
-  found by sweeping it, batched over the sweep). For a quadratic with top eigenvalue
-  lambda_max, gradient descent diverges exactly when alpha > 2 / lambda_max.
+  found by sweeping it, batched over the sweep), and :func:`descent_sharpness` (lambda_max
+  measured along a run of gradient descent). For a quadratic with a positive-definite Hessian
+  and top eigenvalue lambda_max, gradient descent diverges exactly when alpha > 2 / lambda_max;
+  along a direction of negative curvature it moves away from the saddle for every alpha > 0.
 
 Parameters are dicts ``{name: tensor}`` as in :mod:`metanlp_lite.maml`; a "batch" of
 parameters has extra leading dimensions (e.g. (T, steps + 1, *shape) for trajectories).
@@ -51,6 +59,9 @@ __all__ = [
     "Projection",
     "HessianEig",
     "DivergenceSweep",
+    "PlaneFit",
+    "StepExpansion",
+    "DescentRun",
     "filter_normalize",
     "random_direction",
     "random_plane",
@@ -63,10 +74,14 @@ __all__ = [
     "grid_losses",
     "inner_trajectories",
     "project",
+    "plane_fit",
     "path_losses",
     "fraction_below",
+    "wilson_interval",
+    "one_step_expansion",
     "top_hessian_eigenvalue",
     "divergence_lr",
+    "descent_sharpness",
 ]
 
 Params = dict[str, Tensor]
@@ -74,14 +89,14 @@ LossFn = Callable[[Params], Tensor]
 
 
 class Plane(NamedTuple):
-    """The plane theta + alpha d1 + beta d2: three dicts with the same names and shapes."""
+    """The plane theta + xi1 d1 + xi2 d2: three dicts with the same names and shapes."""
     origin: Params
     d1: Params
     d2: Params
 
 
 class Projection(NamedTuple):
-    """Points written in a plane's coordinates: coords (..., 2) = (alpha, beta) of the closest
+    """Points written in a plane's coordinates: coords (..., 2) = (xi1, xi2) of the closest
     point of the plane, distance (...,) = how far the point is from the plane."""
     coords: Tensor
     distance: Tensor
@@ -105,6 +120,54 @@ class DivergenceSweep(NamedTuple):
     start: float
     diverged: Tensor
     alpha_div: float
+
+
+class PlaneFit(NamedTuple):
+    """How much of a set of trajectories a plane holds (from :func:`plane_fit`).
+
+    For points (..., S + 1) (e.g. T tasks' iterates phi_0 = theta, ..., phi_S):
+    ``explained`` (...): the fraction of sum_j ||phi_j - theta||^2 of each trajectory that lies
+    in the plane; ``in_plane`` (..., S + 1): the length of each point's projection, ||xi1 d1 +
+    xi2 d2|| (the distance from theta a plot of the plane shows); ``off_plane`` (..., S + 1):
+    the distance of each point from the plane; ``length`` (..., S + 1): the true distance
+    ||phi_j - theta||. For an orthogonal projection in_plane^2 + off_plane^2 = length^2.
+    """
+    explained: Tensor
+    in_plane: Tensor
+    off_plane: Tensor
+    length: Tensor
+
+
+class StepExpansion(NamedTuple):
+    """One inner step phi = theta - alpha g_s of each of T tasks, and its second-order expansion
+
+        L_q(phi) ~ L_q(theta) - alpha g_q . g_s + (alpha^2 / 2) g_s . H_q g_s,
+
+    with g_s = grad L_s(theta) (support), g_q = grad L_q(theta) and H_q the Hessian of the query
+    loss at theta. All fields are (T,): ``support_grad_norm`` ||g_s||, ``query_grad_norm``
+    ||g_q||, ``cosine`` cos(g_s, g_q), ``before`` L_q(theta), ``first_order`` alpha g_q . g_s
+    (the decrease the linear term predicts), ``second_order`` (alpha^2 / 2) g_s . H_q g_s (what
+    the curvature along the step adds back), ``after`` L_q(phi), measured.
+    """
+    support_grad_norm: Tensor
+    query_grad_norm: Tensor
+    cosine: Tensor
+    before: Tensor
+    first_order: Tensor
+    second_order: Tensor
+    after: Tensor
+
+
+class DescentRun(NamedTuple):
+    """A run of gradient descent with its sharpness (from :func:`descent_sharpness`).
+
+    ``losses`` (steps + 1,): the loss at phi_0 = theta, ..., phi_steps (inf from the first
+    step whose loss is not finite); ``at`` (M,): the steps at which the curvature was measured;
+    ``sharpness`` (M,): lambda_max of the Hessian there.
+    """
+    losses: Tensor
+    at: Tensor
+    sharpness: Tensor
 
 
 # ---------------------------------------------------------------------------------------
@@ -251,13 +314,13 @@ def pca_plane(trajectories: Params, origin: Params, generator: torch.Generator |
     return Plane(theta, _unflatten(dirs[0], theta), _unflatten(dirs[1], theta)), explained
 
 
-def plane_point(plane: Plane, alpha: float | Tensor, beta: float | Tensor) -> Params:
-    """The parameters theta + alpha d1 + beta d2 at plane coordinates (alpha, beta)."""
-    return {k: o + alpha * plane.d1[k] + beta * plane.d2[k] for k, o in plane.origin.items()}
+def plane_point(plane: Plane, xi1: float | Tensor, xi2: float | Tensor) -> Params:
+    """The parameters theta + xi1 d1 + xi2 d2 at plane coordinates (xi1, xi2)."""
+    return {k: o + xi1 * plane.d1[k] + xi2 * plane.d2[k] for k, o in plane.origin.items()}
 
 
 def grid_around(coords: Tensor, n: int = 41, margin: float = 0.3) -> tuple[Tensor, Tensor]:
-    """A square grid (alphas (n,), betas (n,)) that holds the origin and all ``coords`` (..., 2).
+    """A square grid (xi1 (n,), xi2 (n,)) that holds the origin and all ``coords`` (..., 2).
 
     The two axes get the same length (so the plane is not stretched when drawn with equal
     aspect), centred on the points' bounding box and widened by ``margin`` of its size.
@@ -320,24 +383,24 @@ def per_task_losses(model: nn.Module, params: Params, x: Tensor, y: Tensor,
         return vmap(lambda p, xi, yi: loss_fn(functional_call(model, p, (xi,)), yi))(_detached(params), x, y)
 
 
-def grid_losses(loss_fn: LossFn, plane: Plane, alphas: Tensor, betas: Tensor,
+def grid_losses(loss_fn: LossFn, plane: Plane, xi1: Tensor, xi2: Tensor,
                 chunk_size: int | None = None) -> Tensor:
-    """The loss at every point theta + alphas[j] d1 + betas[i] d2 of a grid, all at once.
+    """The loss at every point theta + xi1[j] d1 + xi2[i] d2 of a grid, all at once.
 
     loss_fn: params -> a tensor of any shape S (a scalar, or (T,) from :func:`task_losses`).
-    alphas (A,), betas (B,). One call of ``loss_fn`` vmapped over the A * B points (no Python
+    xi1 (A,), xi2 (B,). One call of ``loss_fn`` vmapped over the A * B points (no Python
     loop); ``chunk_size`` bounds how many points are evaluated together (memory).
-    Returns (*S, B, A): row i is betas[i], column j is alphas[j], ready for
-    ``plt.contour(alphas, betas, Z)``. No gradient is recorded.
+    Returns (*S, B, A): row i is xi2[i], column j is xi1[j], ready for
+    ``plt.contour(xi1, xi2, Z)``. No gradient is recorded.
     """
     _check(plane.origin, "plane.origin")
     for name, d in (("plane.d1", plane.d1), ("plane.d2", plane.d2)):
         _check_like(plane.origin, d, "plane.origin", name)
-    alphas, betas = torch.as_tensor(alphas), torch.as_tensor(betas)
-    if alphas.ndim != 1 or betas.ndim != 1:
-        raise ValueError(f"alphas and betas must be 1-D grids, got shapes {tuple(alphas.shape)} and {tuple(betas.shape)}")
+    xi1, xi2 = torch.as_tensor(xi1), torch.as_tensor(xi2)
+    if xi1.ndim != 1 or xi2.ndim != 1:
+        raise ValueError(f"xi1 and xi2 must be 1-D grids, got shapes {tuple(xi1.shape)} and {tuple(xi2.shape)}")
     dtype = next(iter(plane.origin.values())).dtype
-    B, A = torch.meshgrid(betas.to(dtype), alphas.to(dtype), indexing="ij")   # (nb, na) each
+    B, A = torch.meshgrid(xi2.to(dtype), xi1.to(dtype), indexing="ij")       # (nb, na) each
     origin, d1, d2 = _detached(plane.origin), _detached(plane.d1), _detached(plane.d2)
 
     def at(a: Tensor, b: Tensor) -> Tensor:
@@ -345,7 +408,7 @@ def grid_losses(loss_fn: LossFn, plane: Plane, alphas: Tensor, betas: Tensor,
 
     with torch.no_grad():
         out = vmap(at, chunk_size=chunk_size)(A.reshape(-1), B.reshape(-1))      # (nb * na, *S)
-    out = out.reshape(len(betas), len(alphas), *out.shape[1:])
+    out = out.reshape(len(xi2), len(xi1), *out.shape[1:])
     return out.movedim((0, 1), (-2, -1))
 
 
@@ -376,7 +439,7 @@ def inner_trajectories(model: nn.Module, params: Params, support_x: Tensor, supp
 
 
 def project(points: Params, plane: Plane) -> Projection:
-    """Coordinates (alpha, beta) of points in a plane, by least squares.
+    """Coordinates (xi1, xi2) of points in a plane, by least squares.
 
     points: {name: (..., *shape)} (e.g. trajectories (T, steps + 1, *shape)).
     Solves G c = [<p - theta, d1>, <p - theta, d2>] with the Gram matrix G of (d1, d2), so it
@@ -394,6 +457,28 @@ def project(points: Params, plane: Plane) -> Projection:
     coords = torch.linalg.solve(G, (P @ D.T).unsqueeze(-1)).squeeze(-1)         # (..., 2)
     distance = (P - coords @ D).norm(dim=-1)
     return Projection(coords, distance)
+
+
+def plane_fit(trajectories: Params, plane: Plane) -> PlaneFit:
+    """How much of each trajectory lies in ``plane``: the caveat every projected picture needs.
+
+    trajectories: {name: (..., S + 1, *shape)}, e.g. (T, steps + 1, *shape) from
+    :func:`inner_trajectories`, whose last batch dimension runs along a trajectory.
+    A plot of the plane shows each point at its projection, so lengths read off it are
+    ``in_plane`` lengths; ``off_plane`` is what it cannot show. Returns a :class:`PlaneFit`.
+    """
+    origin = _detached(plane.origin)
+    _check_like(origin, trajectories, "plane.origin", "trajectories", batched=True)
+    if any(trajectories[k].ndim < origin[k].ndim + 1 for k in origin):
+        raise ValueError("trajectories need a dimension along each trajectory: {name: (..., S + 1, *shape)}")
+    proj = project(trajectories, plane)
+    D = torch.stack([_flatten(_detached(plane.d1), origin), _flatten(_detached(plane.d2), origin)])  # (2, P)
+    in_plane = (proj.coords @ D).norm(dim=-1)
+    length = (_flatten({k: v.detach() for k, v in trajectories.items()}, origin) - _flatten(origin, origin)).norm(dim=-1)
+    total = (length ** 2).sum(-1)
+    if not bool((total > 0).all()):
+        raise ValueError("a trajectory never leaves the plane's origin: the fraction it explains is undefined")
+    return PlaneFit((in_plane ** 2).sum(-1) / total, in_plane, proj.distance, length)
 
 
 def path_losses(loss_fn: LossFn, trajectory: Params, points_per_step: int = 10) -> tuple[Tensor, Tensor]:
@@ -434,6 +519,58 @@ def fraction_below(losses: Tensor, threshold: float) -> Tensor:
     if losses.ndim != 2:
         raise ValueError(f"losses must be (steps + 1, T), got shape {tuple(losses.shape)}")
     return (losses < threshold).to(torch.get_default_dtype()).mean(1)
+
+
+def wilson_interval(fraction: Tensor | float, n: int, z: float = 1.96) -> Tensor:
+    """The Wilson score interval of a fraction of successes among ``n`` trials (95% for z = 1.96).
+
+    fraction: any shape (e.g. (steps + 1,) from :func:`fraction_below`). Returns (2, *shape):
+    lower and upper bounds, inside [0, 1] even at a fraction of 0 or 1 (where the normal
+    interval p +- z sqrt(p (1 - p) / n) collapses to a point).
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive number of trials, got {n!r}")
+    p = torch.as_tensor(fraction, dtype=torch.get_default_dtype() if not isinstance(fraction, Tensor)
+                        or not fraction.is_floating_point() else fraction.dtype)
+    if bool(((p < 0) | (p > 1)).any()):
+        raise ValueError(f"a fraction must lie in [0, 1], got {p}")
+    centre = (p + z ** 2 / (2 * n)) / (1 + z ** 2 / n)
+    half = z * torch.sqrt(p * (1 - p) / n + z ** 2 / (4 * n ** 2)) / (1 + z ** 2 / n)
+    return torch.stack([centre - half, centre + half]).clamp(0, 1)      # clamp: rounding at p = 0 or 1
+
+
+# ---------------------------------------------------------------------------------------
+# One inner step, to second order
+# ---------------------------------------------------------------------------------------
+def one_step_expansion(model: nn.Module, params: Params, batch, *, lr: float,
+                       loss_fn: Callable[[Tensor, Tensor], Tensor]) -> StepExpansion:
+    """What one inner step of size ``lr`` does to each task's query loss, term by term.
+
+    batch: a TaskBatch of T tasks (support_x (T, K, ...), ..., query_y (T, M, ...)). For each
+    task: g_s = grad L_s(theta), g_q = grad L_q(theta), the curvature of the query loss along
+    the step, g_s . H_q g_s (one Hessian-vector product, no Hessian), and the query loss
+    before and after phi = theta - lr g_s; vmapped over tasks. Returns a :class:`StepExpansion`.
+    The expansion is exact for a loss that is quadratic in the parameters; for a network its
+    error shrinks like lr^3.
+    """
+    _check(params)
+    for a, b, what in ((batch.support_x, batch.support_y, "support"), (batch.query_x, batch.query_y, "query")):
+        if a.ndim < 2 or a.shape[:2] != b.shape[:2] or a.shape[0] != batch.support_x.shape[0]:
+            raise ValueError(f"{what}_x and {what}_y must be (T, K, ...) with the same T and K for every "
+                             f"part of the batch, got {tuple(a.shape)} and {tuple(b.shape)}")
+    theta = _detached(params)
+
+    def one(xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> tuple[Tensor, ...]:
+        support, query = loss_of(model, xs, ys, loss_fn), loss_of(model, xq, yq, loss_fn)
+        g_s, g_q = torch.func.grad(support)(theta), torch.func.grad(query)(theta)
+        hq_gs = objective.hvp(query, theta, g_s)
+        after = query({k: v - lr * g_s[k] for k, v in theta.items()})
+        return _norm(g_s), _norm(g_q), _dot(g_s, g_q), _dot(g_s, hq_gs), query(theta), after
+
+    with torch.enable_grad():
+        ns, nq, dot, curv, before, after = (t.detach() for t in vmap(one)(batch.support_x, batch.support_y,
+                                                                            batch.query_x, batch.query_y))
+    return StepExpansion(ns, nq, dot / (ns * nq), before, lr * dot, lr ** 2 / 2 * curv, after)
 
 
 # ---------------------------------------------------------------------------------------
@@ -488,8 +625,9 @@ def divergence_lr(loss_fn: LossFn, params: Params, alphas: Sequence[float] | Ten
 
     Runs gradient descent from ``params`` with every alpha of the sweep at once (vmapped over
     the sweep) and calls a run diverged when its final loss is above the starting loss (or not
-    finite). For a quadratic this happens exactly for alpha > 2 / lambda_max (given enough
-    steps); for a network it is the measured counterpart of that bound.
+    finite). For a quadratic with a positive-definite Hessian this happens exactly for
+    alpha > 2 / lambda_max (given enough steps); for a network it is the measured counterpart
+    of that bound.
     alphas: (A,) step sizes, sorted increasingly. Returns a :class:`DivergenceSweep`.
     """
     _check(params)
@@ -515,3 +653,36 @@ def divergence_lr(loss_fn: LossFn, params: Params, alphas: Sequence[float] | Ten
     idx = torch.nonzero(diverged)
     alpha_div = float(alphas[idx[0, 0]]) if len(idx) else math.inf
     return DivergenceSweep(alphas, final, start, diverged, alpha_div)
+
+
+def descent_sharpness(loss_fn: LossFn, params: Params, *, lr: float, steps: int, every: int = 1,
+                      tol: float = 1e-7, generator: torch.Generator | None = None) -> DescentRun:
+    """Run ``steps`` of gradient descent phi <- phi - lr grad L(phi) and watch its curvature.
+
+    Records the loss after every step and lambda_max (:func:`top_hessian_eigenvalue`, relative
+    tolerance ``tol``) every ``every`` steps and at the last one. This is how progressive
+    sharpening shows (lambda_max rising along the run, Cohen et al., 2021), and a catapult
+    (the loss jumping up while lambda_max falls, Lewkowycz et al., 2020). If the loss stops
+    being finite the run ends there: later losses are inf and no more curvature is measured.
+    Returns a :class:`DescentRun`.
+    """
+    _check(params)
+    if not isinstance(steps, int) or steps < 1 or not isinstance(every, int) or every < 1:
+        raise ValueError(f"steps and every must be integers >= 1, got steps={steps!r}, every={every!r}")
+    phi = _detached(params)
+    losses, at, sharpness = [], [], []
+    for j in range(steps + 1):
+        with torch.no_grad():
+            value = float(loss_fn(phi))
+        if not math.isfinite(value):
+            losses += [math.inf] * (steps + 1 - j)
+            break
+        losses.append(value)
+        if j % every == 0 or j == steps:
+            at.append(j)
+            sharpness.append(top_hessian_eigenvalue(loss_fn, phi, tol=tol, generator=generator).value)
+        if j < steps:
+            g = objective.grad(loss_fn, phi)
+            phi = {k: v - lr * g[k] for k, v in phi.items()}
+    dtype = next(iter(phi.values())).dtype
+    return DescentRun(torch.tensor(losses, dtype=dtype), torch.tensor(at), torch.tensor(sharpness, dtype=dtype))

@@ -14,6 +14,7 @@ from matplotlib.colors import LogNorm
 
 __all__ = [
     "TASK_COLORS",
+    "INIT_STYLES",
     "landscape_levels",
     "plot_landscape",
     "plot_task_regions",
@@ -25,6 +26,16 @@ __all__ = [
 # one colour per task (tab10 without grey), reused across figures so task i is always the same colour
 TASK_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                "tab:olive", "tab:cyan")
+
+# one style per initialisation (notebook 03): colours outside the first five task colours, and a
+# marker and line style each, so a figure of initialisations is never read as a figure of tasks
+INIT_STYLES = {
+    "random": {"color": "0.55", "marker": "x", "linestyle": ":"},
+    "joint": {"color": "black", "marker": "s", "linestyle": "--"},
+    "maml": {"color": "tab:brown", "marker": "o", "linestyle": "-"},
+    "fomaml": {"color": "tab:pink", "marker": "^", "linestyle": "-."},
+    "reptile": {"color": "tab:cyan", "marker": "D", "linestyle": "-"},
+}
 
 
 def _np(x) -> np.ndarray:
@@ -66,22 +77,23 @@ def _frame(ax: Axes, a: np.ndarray, b: np.ndarray, xlabel: str, ylabel: str, tit
         ax.set_title(title)
 
 
-def plot_landscape(ax: Axes, alphas, betas, Z, *, trajectories=None, levels=None, log: bool = True,
-                   cmap: str = "viridis", title: str | None = None, xlabel: str = r"$\alpha$ (along $d_1$)",
-                   ylabel: str = r"$\beta$ (along $d_2$)", colorbar: bool = True, label: str = "loss",
+def plot_landscape(ax: Axes, xi1, xi2, Z, *, trajectories=None, levels=None, log: bool = True,
+                   cmap: str = "viridis", title: str | None = None, xlabel: str = r"$\xi_1$ (along $d_1$)",
+                   ylabel: str = r"$\xi_2$ (along $d_2$)", colorbar: bool = True, label: str = "loss",
                    traj_labels: Sequence[str] | None = None, colors: Sequence[str] | None = None):
     """Filled contours of a loss surface on a plane, with trajectories drawn on top.
 
-    alphas (A,), betas (B,), Z (B, A) (from :func:`metanlp_lite.landscape.grid_losses`).
+    xi1 (A,), xi2 (B,): the plane coordinates of the grid; Z (B, A) (from
+    :func:`metanlp_lite.landscape.grid_losses`).
     trajectories: (T, S + 1, 2) plane coordinates (from :func:`metanlp_lite.landscape.project`),
     each drawn as a line with a dot per inner step, a star at its end and the start marked by
     a black cross; ``colors`` gives their colours (default: :data:`TASK_COLORS` in order).
     Values above the top level are drawn in the top colour (diverged regions).
     Returns the contour set.
     """
-    a, b, z = _np(alphas), _np(betas), _np(Z)
+    a, b, z = _np(xi1), _np(xi2), _np(Z)
     if z.shape != (len(b), len(a)):
-        raise ValueError(f"Z must have shape (len(betas), len(alphas)) = ({len(b)}, {len(a)}), got {z.shape}")
+        raise ValueError(f"Z must have shape (len(xi2), len(xi1)) = ({len(b)}, {len(a)}), got {z.shape}")
     if levels is None:
         levels = landscape_levels(z, log=log)
     z = np.where(np.isfinite(z), z, levels[-1])
@@ -104,21 +116,26 @@ def plot_landscape(ax: Axes, alphas, betas, Z, *, trajectories=None, levels=None
     return cs
 
 
-def plot_task_regions(ax: Axes, alphas, betas, Z_tasks, thresholds, trajectories, *, background=None,
-                      title: str | None = None, xlabel: str = r"$\alpha$", ylabel: str = r"$\beta$",
+def plot_task_regions(ax: Axes, xi1, xi2, Z_tasks, thresholds, trajectories, *, background=None,
+                      title: str | None = None, xlabel: str = r"$\xi_1$", ylabel: str = r"$\xi_2$",
                       task_labels: Sequence[str] | None = None, cmap: str = "Greys", log: bool = True,
-                      levels=None, colorbar: bool = False, label: str = "mean loss"):
+                      levels=None, colorbar: bool = False, label: str = "mean loss", solved=None):
     """Where each task's loss is low, and where its inner loop goes, on one plane.
 
+    xi1 (A,), xi2 (B,): the grid's plane coordinates.
     Z_tasks (T, B, A): each task's loss on the grid; thresholds: a number or (T,): the
     region Z_t < threshold_t is shaded in the task's colour and outlined; trajectories
     (T, S + 1, 2): each task's inner-loop path in plane coordinates. background (B, A):
     e.g. the mean loss over tasks, drawn in grey filled contours (with a colour bar named
     ``label`` if ``colorbar``). An initialisation from
     which a few steps reach every task's region has every path end inside its own colour.
+    solved: optional (T,) booleans, whether each task is really solved at the end of its path
+    (in all P dimensions, not where its projection lands): its end star is drawn filled if so
+    and hollow if not. Without it every star is filled.
     Returns the background's contour set (None without a background), e.g. for a shared colour bar.
     """
-    a, b, zt, tr = _np(alphas), _np(betas), _np(Z_tasks), _np(trajectories)
+    a, b, zt, tr = _np(xi1), _np(xi2), _np(Z_tasks), _np(trajectories)
+    done = np.ones(len(tr), bool) if solved is None else np.broadcast_to(_np(solved).astype(bool), (len(tr),))
     cs = None
     th = np.broadcast_to(np.asarray(thresholds, dtype=float), (len(zt),))
     if background is not None:
@@ -137,7 +154,8 @@ def plot_task_regions(ax: Axes, alphas, betas, Z_tasks, thresholds, trajectories
         ax.plot(path[:, 0], path[:, 1], "-", color="white", lw=2.4, zorder=3)
         ax.plot(path[:, 0], path[:, 1], "-o", color=color, ms=2.5, lw=1.3, zorder=4,
                 label=task_labels[i] if task_labels is not None else None)
-        ax.plot(path[-1, 0], path[-1, 1], "*", color=color, mec="white", ms=10, zorder=5)
+        filled = dict(mfc=color, mec="black", mew=0.8) if done[i] else dict(mfc="white", mec=color, mew=2.0)
+        ax.plot(path[-1, 0], path[-1, 1], "*", ms=13, zorder=5, **filled)
     ax.plot(0, 0, "X", color="black", mec="white", ms=8, zorder=6)
     _frame(ax, a, b, xlabel, ylabel, title)
     return cs
@@ -165,16 +183,18 @@ def plot_path_losses(ax: Axes, s, losses, *, labels: Sequence[str] | None = None
 
 def plot_fraction_below(ax: Axes, fractions: Mapping[str, object], threshold: float, *,
                         intervals: Mapping[str, object] | None = None, title: str | None = None,
-                        ylabel: str | None = None):
+                        ylabel: str | None = None, styles: Mapping[str, Mapping] | None = None):
     """Fraction of tasks below a loss threshold after k inner steps, one line per initialisation.
 
     fractions: {name: (S + 1,)}; intervals: optional {name: (2, S + 1)} lower and upper bounds
-    (e.g. a 95% interval), drawn as a band.
+    (e.g. a 95% interval), drawn as a band; styles: optional {name: matplotlib line keywords}
+    (e.g. from :data:`INIT_STYLES`).
     """
     for i, (name, f) in enumerate(fractions.items()):
         f = _np(f)
         k = np.arange(len(f))
-        line, = ax.plot(k, f, "-o", ms=3, label=name)
+        style = {"marker": "o", **(styles or {}).get(name, {})}
+        line, = ax.plot(k, f, ms=4, label=name, **style)
         if intervals is not None and name in intervals:
             lo, hi = _np(intervals[name])
             ax.fill_between(k, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
@@ -187,10 +207,12 @@ def plot_fraction_below(ax: Axes, fractions: Mapping[str, object], threshold: fl
 
 
 def plot_stability(ax: Axes, bounds: Mapping[str, object], diverge: Mapping[str, object], *,
-                   title: str | None = None, sweep: tuple[float, float] | None = None):
+                   title: str | None = None, sweep: tuple[float, float] | None = None,
+                   styles: Mapping[str, Mapping] | None = None):
     """The stability bound 2 / lambda_max against the measured divergence learning rate.
 
-    bounds, diverge: {initialisation: (T,)} per task; one marker colour per initialisation.
+    bounds, diverge: {initialisation: (T,)} per task; one marker per initialisation (styles:
+    optional {name: {"color": ..., "marker": ...}}, e.g. from :data:`INIT_STYLES`).
     Points on the diagonal: divergence starts exactly at the bound (a quadratic would);
     above it: the network tolerates larger steps than its curvature at theta predicts.
     ``sweep`` (lo, hi): the range of step sizes tried; runs that never diverged are drawn at hi.
@@ -200,7 +222,8 @@ def plot_stability(ax: Axes, bounds: Mapping[str, object], diverge: Mapping[str,
         b, d = _np(bounds[name]), _np(diverge[name])
         if sweep is not None:
             d = np.where(np.isfinite(d), d, sweep[1])
-        ax.scatter(b, d, s=22, label=name, alpha=0.85)
+        style = (styles or {}).get(name, {})
+        ax.scatter(b, d, s=24, label=name, alpha=0.85, color=style.get("color"), marker=style.get("marker", "o"))
         allv += [b, d]
     v = np.concatenate(allv)
     lo, hi = v[v > 0].min() / 1.5, v.max() * 1.5

@@ -98,17 +98,17 @@ def test_grid_loss_at_the_origin_is_the_loss_at_theta(setup):
 def test_a_grid_point_is_the_loss_of_the_perturbed_parameters(setup):
     model, theta, batch = setup
     plane = ls.random_plane(theta, torch.Generator().manual_seed(1))
-    alphas = torch.tensor([-0.7, -0.1, 0.3, 0.9], dtype=DTYPE)
-    betas = torch.tensor([-0.5, 0.2, 0.8], dtype=DTYPE)
-    Z = ls.grid_losses(ls.task_losses(model, batch.query_x, batch.query_y, F.mse_loss), plane, alphas, betas)
-    assert Z.shape == (3, 3, 4)                                    # (tasks, betas, alphas)
+    xi1 = torch.tensor([-0.7, -0.1, 0.3, 0.9], dtype=DTYPE)
+    xi2 = torch.tensor([-0.5, 0.2, 0.8], dtype=DTYPE)
+    Z = ls.grid_losses(ls.task_losses(model, batch.query_x, batch.query_y, F.mse_loss), plane, xi1, xi2)
+    assert Z.shape == (3, 3, 4)                                    # (tasks, xi2, xi1)
     for t in range(3):
-        for i, b in enumerate(betas.tolist()):
-            for j, a in enumerate(alphas.tolist()):
+        for i, b in enumerate(xi2.tolist()):
+            for j, a in enumerate(xi1.tolist()):
                 moved = {k: theta[k] + a * plane.d1[k] + b * plane.d2[k] for k in theta}
                 torch.testing.assert_close(Z[t, i, j], direct_loss(model, moved, batch.query_x[t], batch.query_y[t]))
     # chunked evaluation gives the same numbers
-    Zc = ls.grid_losses(ls.task_losses(model, batch.query_x, batch.query_y, F.mse_loss), plane, alphas, betas,
+    Zc = ls.grid_losses(ls.task_losses(model, batch.query_x, batch.query_y, F.mse_loss), plane, xi1, xi2,
                         chunk_size=5)
     torch.testing.assert_close(Zc, Z)
 
@@ -174,11 +174,48 @@ def test_path_losses_hit_the_iterates(setup):
     torch.testing.assert_close(losses[2], f(mid))
 
 
+def test_plane_fit_splits_each_displacement_into_in_plane_and_off_plane_parts(setup):
+    model, theta, batch = setup
+    traj = ls.inner_trajectories(model, theta, batch.support_x, batch.support_y, lr=0.02, steps=4, loss_fn=F.mse_loss)
+    plane, explained = ls.pca_plane(traj, theta)
+    fit = ls.plane_fit(traj, plane)
+    assert fit.explained.shape == (3,) and fit.in_plane.shape == fit.off_plane.shape == fit.length.shape == (3, 5)
+    torch.testing.assert_close(fit.in_plane ** 2 + fit.off_plane ** 2, fit.length ** 2)
+    # over all tasks together, the plane holds the fraction pca_plane reports
+    total = (fit.in_plane ** 2).sum() / (fit.length ** 2).sum()
+    torch.testing.assert_close(total, explained.sum())
+    assert bool((fit.explained > 0).all()) and bool((fit.explained <= 1 + 1e-12).all())
+    # the true distance is the norm of phi - theta, and a random plane holds almost none of it
+    phi = {k: v[1, 3] for k, v in traj.items()}
+    assert float(fit.length[1, 3]) == pytest.approx(math.sqrt(sum(float(((phi[k] - theta[k]) ** 2).sum()) for k in theta)))
+    far = ls.plane_fit(traj, ls.random_plane(theta, torch.Generator().manual_seed(0)))
+    assert float(far.explained.max()) < 0.1
+    # a trajectory inside the plane is explained entirely
+    line = {k: torch.stack([theta[k] + s * plane.d1[k] + s * s * plane.d2[k] for s in (0.0, 0.5, 1.0)])[None]
+            for k in theta}
+    inside = ls.plane_fit(line, plane)
+    torch.testing.assert_close(inside.explained, torch.ones(1, dtype=DTYPE))
+    assert float(inside.off_plane.max()) < 1e-12
+    with pytest.raises(ValueError, match="never leaves"):
+        ls.plane_fit({k: v[:, :1] for k, v in traj.items()}, plane)
+
+
 def test_fraction_below():
     losses = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.1, 2.0, 0.2, 4.0]])
     torch.testing.assert_close(ls.fraction_below(losses, 1.5), torch.tensor([0.25, 0.5]))
     with pytest.raises(ValueError, match="steps"):
         ls.fraction_below(torch.zeros(3), 1.0)
+
+
+def test_wilson_interval():
+    lo, hi = ls.wilson_interval(torch.tensor([0.0, 0.5, 1.0], dtype=DTYPE), 200)
+    assert float(lo[0]) == 0 and float(hi[2]) == pytest.approx(1) and bool((hi[:2] > 0).all()) and float(lo[2]) < 1
+    # the textbook value for 100 successes out of 200: 0.5 +- 0.0683 (symmetric at p = 1/2)
+    assert float(lo[1]) == pytest.approx(0.4313, abs=1e-4) and float(hi[1]) == pytest.approx(0.5687, abs=1e-4)
+    with pytest.raises(ValueError, match="fraction"):
+        ls.wilson_interval(1.5, 10)
+    with pytest.raises(ValueError, match="trials"):
+        ls.wilson_interval(0.5, 0)
 
 
 def test_per_task_losses_use_each_tasks_parameters(setup):
@@ -191,6 +228,38 @@ def test_per_task_losses_use_each_tasks_parameters(setup):
                                                        batch.query_x[t], batch.query_y[t]))
     with pytest.raises(ValueError, match="leading task dimension"):
         ls.per_task_losses(model, theta, batch.query_x, batch.query_y, F.mse_loss)
+
+
+# ---------------------------------------------------------------------------------------------
+# One inner step, to second order
+# ---------------------------------------------------------------------------------------------
+def test_one_step_expansion_is_exact_for_a_linear_model_and_third_order_for_a_network(setup):
+    # a linear model with MSE: the losses are quadratic in the parameters, so the expansion is exact
+    torch.manual_seed(0)
+    linear = nn.Linear(1, 1).to(DTYPE)
+    params = {k: v.detach() for k, v in linear.named_parameters()}
+    _, _, batch = setup
+    e = ls.one_step_expansion(linear, params, batch, lr=0.3, loss_fn=F.mse_loss)
+    torch.testing.assert_close(e.after, e.before - e.first_order + e.second_order)
+    # each term, recomputed by hand for task 1
+    support = ls.loss_of(linear, batch.support_x[1], batch.support_y[1], F.mse_loss)
+    query = ls.loss_of(linear, batch.query_x[1], batch.query_y[1], F.mse_loss)
+    g_s, g_q = objective.grad(support, params), objective.grad(query, params)
+    dot = sum(float((g_s[k] * g_q[k]).sum()) for k in params)
+    norm = lambda g: math.sqrt(sum(float((v ** 2).sum()) for v in g.values()))  # noqa: E731
+    assert float(e.first_order[1]) == pytest.approx(0.3 * dot)
+    assert float(e.cosine[1]) == pytest.approx(dot / (norm(g_s) * norm(g_q)))
+    assert float(e.support_grad_norm[1]) == pytest.approx(norm(g_s))
+    # a network: the remainder shrinks like lr^3 (a factor 8 when lr halves), for steps small
+    # enough that no ReLU changes sign along them (larger ones cross a kink: no smooth expansion)
+    model, theta, batch = setup
+    rest = []
+    for lr in (0.002, 0.001):
+        e = ls.one_step_expansion(model, theta, batch, lr=lr, loss_fn=F.mse_loss)
+        rest.append((e.after - (e.before - e.first_order + e.second_order)).abs())
+        assert bool((e.cosine.abs() <= 1 + 1e-12).all())
+    ratio = rest[0] / rest[1]
+    assert bool(((ratio > 6) & (ratio < 10)).all()), ratio
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,3 +314,21 @@ def test_divergence_lr_is_two_over_lambda_on_a_quadratic():
     assert math.isinf(ls.divergence_lr(loss, theta, alphas[:10], steps=50).alpha_div)
     with pytest.raises(ValueError, match="increasing"):
         ls.divergence_lr(loss, theta, alphas.flip(0))
+
+
+def test_descent_sharpness_on_a_quadratic():
+    # on 1/2 x^T A x the sharpness is lambda_max everywhere and the loss follows (1 - alpha lambda_i)^(2j)
+    A = torch.diag(torch.tensor([4.0, 1.0, 0.5], dtype=DTYPE))
+    loss = lambda p: 0.5 * p["x"] @ A @ p["x"]  # noqa: E731
+    run = ls.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=0.1, steps=7, every=3, tol=1e-12,
+                               generator=torch.Generator().manual_seed(0))
+    assert run.at.tolist() == [0, 3, 6, 7]
+    torch.testing.assert_close(run.sharpness, torch.full((4,), 4.0, dtype=DTYPE), rtol=1e-6, atol=0)
+    lam = torch.diag(A)
+    expected = torch.stack([0.5 * (lam * (1 - 0.1 * lam) ** (2 * j)).sum() for j in range(8)])
+    torch.testing.assert_close(run.losses, expected)
+    # above 2 / lambda_max it blows up; once the loss is not finite the run stops
+    blown = ls.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=1e3, steps=400, every=100)
+    assert math.isinf(float(blown.losses[-1])) and len(blown.losses) == 401 and blown.at[-1] < 400
+    with pytest.raises(ValueError, match="every"):
+        ls.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=0.1, steps=3, every=0)

@@ -284,6 +284,24 @@ def test_meta_train_reduces_the_meta_loss():
     assert again == losses[:5]
 
 
+def test_float64_training_starts_from_the_float32_weights_and_keeps_them_float32_exact():
+    """sinusoid_mlp(seed) draws the same float32-exact weights whatever the dtype (the same on every
+    CPU: metanlp_lite.reproducible), and train_sinusoid(dtype=float64) rounds them to float32 after
+    every step, so its network is float64 with float32-exact values."""
+    same = sinusoid_mlp(16, dtype=torch.float64, seed=0)
+    for p32, p64 in zip(sinusoid_mlp(16, seed=0).parameters(), same.parameters()):
+        assert p64.dtype == torch.float64 and torch.equal(p32.double(), p64)
+    assert not torch.equal(sinusoid_mlp(16, seed=1)[0].weight, sinusoid_mlp(16, seed=0)[0].weight)
+    model, losses = train_sinusoid("maml", n_iters=3, seed=0, meta_batch=4, hidden=16, show_progress=False,
+                                   dtype=torch.float64)
+    assert all(p.dtype == torch.float64 and torch.equal(p, p.float().double()) for p in model.parameters())
+    assert len(losses) == 3
+    start, _ = train_sinusoid("maml", n_iters=0, seed=0, meta_batch=4, hidden=16, show_progress=False,
+                              dtype=torch.float64)
+    for a, b in zip(start.parameters(), same.parameters()):
+        assert torch.equal(a, b)
+
+
 # ---------------------------------------------------------------------------------------
 # Clear errors
 # ---------------------------------------------------------------------------------------
