@@ -111,3 +111,30 @@ def test_an_interrupted_first_embedding_resumes_and_changes_no_bit(encoder, tmp_
     assert rest.seen == by_length[8:]                            # the rest, each text once
     assert torch.equal(resumed, whole)                           # bit for bit
     assert len(list((tmp_path / "cut").rglob("*.npz"))) == 5     # 40 texts in chunks of 8
+
+
+def test_after_prefetch_the_pools_need_no_encoder(tmp_path, monkeypatch):
+    """prefetch embeds the label names too: otherwise make_pools (notebooks 00, 03, 04) loads the
+    sentence encoder, about 0.3 GB more memory than a notebook's budget allows."""
+    import numpy as np
+
+    import metanlp_lite.text as text
+    from metanlp_lite.__main__ import prefetch
+    from metanlp_lite.data import load_intents
+    from metanlp_lite.fewshot.features import make_pools
+
+    class FakeEncoder:
+        def encode(self, batch, **_):
+            v = np.random.default_rng(len(batch)).normal(size=(len(batch), text.EMBEDDING_DIM)).astype(np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    monkeypatch.setenv("METANLP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(text, "load_encoder", lambda *a, **k: FakeEncoder())
+    prefetch(["banking77"], embeddings=True)
+
+    def no_encoder(*a, **k):
+        raise AssertionError("make_pools loaded the encoder after prefetch")
+
+    monkeypatch.setattr(text, "load_encoder", no_encoder)
+    pools = make_pools(load_intents("banking77"), "minilm", "01", show_progress=False)
+    assert pools["test"].names.shape == (77, text.EMBEDDING_DIM)
