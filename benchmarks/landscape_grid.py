@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from metanlp_lite import landscape as ls
 from metanlp_lite.data import sample_sinusoid_tasks
-from metanlp_lite.maml import sinusoid_mlp
+from metanlp_lite.sinusoid import sinusoid_mlp
 
 GOAL_S = 2.0
 

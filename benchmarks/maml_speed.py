@@ -38,7 +38,8 @@ from torch.func import functional_call, grad, vmap
 
 from metanlp_lite.data import sample_sinusoid_tasks
 from metanlp_lite.episodes import TaskBatch
-from metanlp_lite.maml import MAML, sinusoid_mlp
+from metanlp_lite.maml import MAML
+from metanlp_lite.sinusoid import sinusoid_mlp
 
 try:  # optional dependency
     import higher

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from metanlp_lite import landscape as ls
+from metanlp_lite import curvature, landscape as ls
 from metanlp_lite import objective
 from metanlp_lite.data import sample_sinusoid_tasks
-from metanlp_lite.maml import sinusoid_mlp
+from metanlp_lite.sinusoid import sinusoid_mlp
 
 DTYPE = torch.float64
 
@@ -239,7 +239,7 @@ def test_one_step_expansion_is_exact_for_a_linear_model_and_third_order_for_a_ne
     linear = nn.Linear(1, 1).to(DTYPE)
     params = {k: v.detach() for k, v in linear.named_parameters()}
     _, _, batch = setup
-    e = ls.one_step_expansion(linear, params, batch, lr=0.3, loss_fn=F.mse_loss)
+    e = curvature.one_step_expansion(linear, params, batch, lr=0.3, loss_fn=F.mse_loss)
     torch.testing.assert_close(e.after, e.before - e.first_order + e.second_order)
     # each term, recomputed by hand for task 1
     support = ls.loss_of(linear, batch.support_x[1], batch.support_y[1], F.mse_loss)
@@ -255,7 +255,7 @@ def test_one_step_expansion_is_exact_for_a_linear_model_and_third_order_for_a_ne
     model, theta, batch = setup
     rest = []
     for lr in (0.002, 0.001):
-        e = ls.one_step_expansion(model, theta, batch, lr=lr, loss_fn=F.mse_loss)
+        e = curvature.one_step_expansion(model, theta, batch, lr=lr, loss_fn=F.mse_loss)
         rest.append((e.after - (e.before - e.first_order + e.second_order)).abs())
         assert bool((e.cosine.abs() <= 1 + 1e-12).all())
     ratio = rest[0] / rest[1]
@@ -286,7 +286,7 @@ def full_hessian_eigenvalues(loss, theta):
 def test_power_iteration_matches_eigvalsh_of_the_full_hessian():
     _, theta, loss = tiny()
     eigs = full_hessian_eigenvalues(loss, theta)
-    top = ls.top_hessian_eigenvalue(loss, theta, iters=2000, tol=1e-13, generator=torch.Generator().manual_seed(0))
+    top = curvature.top_hessian_eigenvalue(loss, theta, iters=2000, tol=1e-13, generator=torch.Generator().manual_seed(0))
     assert top.value == pytest.approx(float(eigs[-1]), rel=1e-7)
     assert top.residual < 1e-4
 
@@ -296,7 +296,7 @@ def test_power_iteration_finds_the_top_when_the_largest_magnitude_is_negative():
     Q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0), dtype=DTYPE))
     A = Q @ torch.diag(torch.tensor([-5.0, 1.0, 2.0], dtype=DTYPE)) @ Q.T
     loss = lambda p: 0.5 * p["x"] @ A @ p["x"]  # noqa: E731
-    top = ls.top_hessian_eigenvalue(loss, {"x": torch.ones(3, dtype=DTYPE)}, iters=3000, tol=1e-14,
+    top = curvature.top_hessian_eigenvalue(loss, {"x": torch.ones(3, dtype=DTYPE)}, iters=3000, tol=1e-14,
                                     generator=torch.Generator().manual_seed(1))
     assert top.value == pytest.approx(2.0, rel=1e-6)
 
@@ -307,20 +307,20 @@ def test_divergence_lr_is_two_over_lambda_on_a_quadratic():
     loss = lambda p: 0.5 * p["x"] @ A @ p["x"]  # noqa: E731
     theta = {"x": torch.ones(3, dtype=DTYPE)}
     alphas = torch.linspace(0.05, 1.0, 96, dtype=DTYPE)             # steps of 0.01
-    sweep = ls.divergence_lr(loss, theta, alphas, steps=200)
+    sweep = curvature.divergence_lr(loss, theta, alphas, steps=200)
     assert sweep.alpha_div == pytest.approx(0.51, abs=1e-9)
     assert not bool(sweep.diverged[alphas <= 0.5].any()) and bool(sweep.diverged[alphas > 0.5].all())
     assert sweep.start == pytest.approx(0.5 * (4 + 1 + 0.5))
-    assert math.isinf(ls.divergence_lr(loss, theta, alphas[:10], steps=50).alpha_div)
+    assert math.isinf(curvature.divergence_lr(loss, theta, alphas[:10], steps=50).alpha_div)
     with pytest.raises(ValueError, match="increasing"):
-        ls.divergence_lr(loss, theta, alphas.flip(0))
+        curvature.divergence_lr(loss, theta, alphas.flip(0))
 
 
 def test_descent_sharpness_on_a_quadratic():
     # on 1/2 x^T A x the sharpness is lambda_max everywhere and the loss follows (1 - alpha lambda_i)^(2j)
     A = torch.diag(torch.tensor([4.0, 1.0, 0.5], dtype=DTYPE))
     loss = lambda p: 0.5 * p["x"] @ A @ p["x"]  # noqa: E731
-    run = ls.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=0.1, steps=7, every=3, tol=1e-12,
+    run = curvature.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=0.1, steps=7, every=3, tol=1e-12,
                                generator=torch.Generator().manual_seed(0))
     assert run.at.tolist() == [0, 3, 6, 7]
     torch.testing.assert_close(run.sharpness, torch.full((4,), 4.0, dtype=DTYPE), rtol=1e-6, atol=0)
@@ -328,7 +328,16 @@ def test_descent_sharpness_on_a_quadratic():
     expected = torch.stack([0.5 * (lam * (1 - 0.1 * lam) ** (2 * j)).sum() for j in range(8)])
     torch.testing.assert_close(run.losses, expected)
     # above 2 / lambda_max it blows up; once the loss is not finite the run stops
-    blown = ls.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=1e3, steps=400, every=100)
+    blown = curvature.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=1e3, steps=400, every=100)
     assert math.isinf(float(blown.losses[-1])) and len(blown.losses) == 401 and blown.at[-1] < 400
     with pytest.raises(ValueError, match="every"):
-        ls.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=0.1, steps=3, every=0)
+        curvature.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=0.1, steps=3, every=0)
+
+
+def test_names_that_moved_to_curvature_still_import_from_landscape():
+    """The curvature functions moved to metanlp_lite.curvature (issue 12); old code keeps working."""
+    for name in ("HessianEig", "DivergenceSweep", "StepExpansion", "DescentRun", "one_step_expansion",
+                 "top_hessian_eigenvalue", "divergence_lr", "descent_sharpness"):
+        assert getattr(ls, name) is getattr(curvature, name)
+    with pytest.raises(AttributeError):
+        ls.no_such_name

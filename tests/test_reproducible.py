@@ -21,7 +21,7 @@ PROBE = r"""
 import sys, torch
 from torch import nn
 from metanlp_lite.reproducible import uniform, normal, init_linear_
-from metanlp_lite.maml import train_sinusoid
+from metanlp_lite.sinusoid import train_sinusoid
 torch.set_num_threads(1)
 g = torch.Generator().manual_seed(0)
 out = {"uniform": uniform((3000,), 0.5, g), "normal": normal((3001,), 1.0, g),
