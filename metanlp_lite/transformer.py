@@ -22,7 +22,9 @@ What is here
 - :func:`bert_layer`: one BERT layer written out line by line (self-attention, residual and
   LayerNorm, feed-forward with GELU, residual and LayerNorm). Both the bottom and the top use
   it, so the code a student reads is the code that runs; the tests check that bottom + top
-  reproduce ``encoder.encode`` to 1e-4.
+  reproduce ``encoder.encode`` to 1e-5 (1.6e-7 measured on CLINC150 and BANKING77).
+- :func:`cached_bottom_states`: :func:`bottom_states` stored on disk (float16), keyed by the
+  model (:func:`model_tag`), ``n_layers`` and the texts, and read back on the next call.
 
 The attention mask: ``mask`` is 1 for a real token and 0 for padding. Inside attention a
 padding *key* gets ``torch.finfo(dtype).min`` added to its score before the softmax (Hugging
@@ -31,16 +33,24 @@ Face's "extended attention mask" convention), so no token attends to padding; pa
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import tempfile
+import warnings
 from collections.abc import Sequence
+from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .text import cache_dir
+
 __all__ = ["bert_of", "check_n_layers", "bert_layer", "top_params", "top_forward", "bottom_states",
-           "mean_pool"]
+           "mean_pool", "model_tag", "cached_bottom_states"]
 
 
 def bert_of(model: Any) -> Any:
@@ -224,3 +234,97 @@ def bottom_states(
             h = bert_layer(p, h, batch["attention_mask"], n_heads=cfg.num_attention_heads, eps=cfg.layer_norm_eps)
         hiddens.append(h)
     return torch.cat(hiddens), features["attention_mask"].to(device).long()
+
+
+# ---- the token-state cache on disk ----
+
+def model_tag(encoder: Any) -> str:
+    """A short name for the encoder's weights, e.g. ``"all-MiniLM-L6-v2-3f9a0c1b2d4e"``.
+
+    The folder name of its weights plus a hash of every parameter's first 64 numbers, so two
+    different models (or a fine-tuned copy) never share cached token states.
+    """
+    bert = bert_of(encoder)
+    h = hashlib.sha256()
+    for name, p in bert.named_parameters():
+        h.update(name.encode())
+        h.update(p.detach().flatten()[:64].float().cpu().numpy().tobytes())
+    base = PurePath(str(getattr(bert.config, "_name_or_path", "") or "bert")).name
+    if base in ("model", ""):   # the offline package's folder is called "model"
+        base = "all-MiniLM-L6-v2"
+    return f"{base}-{h.hexdigest()[:12]}"
+
+
+def _texts_hash(texts: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+
+
+def cached_bottom_states(
+    texts: Sequence[str],
+    encoder: Any,
+    n_layers: int,
+    *,
+    path: str | os.PathLike | None = None,
+    cache: str | os.PathLike | None = None,
+    batch_size: int = 64,
+) -> tuple[Tensor, Tensor]:
+    """:func:`bottom_states`, stored on disk and read back on the next call.
+
+    The file is ``path`` if given, else ``<cache>/token-states/<model>-L<n_layers>-<key>.npz``
+    with ``cache`` defaulting to :func:`metanlp_lite.text.cache_dir` and ``key`` a hash of the
+    texts. It holds ``hidden`` as float16 (half the disk and memory; the top's output moves by
+    about 1e-3, not 1e-7) and ``mask`` as int8, plus the model tag, ``n_layers`` and the texts'
+    hash. It is written to a temporary file and renamed, so an interrupted run never leaves a
+    half-written file; a file that cannot be read is reported, removed and rebuilt.
+
+    Returns ``hidden`` (B, T, 384) float32 (the float16 values, widened) and ``mask`` (B, T) int64.
+
+    Raises:
+        ValueError: the file at ``path`` holds states of another model, another ``n_layers``
+            or other texts (delete it or pass another path).
+    """
+    if isinstance(texts, str):
+        raise TypeError("cached_bottom_states() takes a list of texts, not a single string: use [text]")
+    texts = list(texts)
+    check_n_layers(n_layers, encoder)
+    tag, digest = model_tag(encoder), _texts_hash(texts)
+    if path is None:
+        path = cache_dir(cache) / "token-states" / f"{tag}-L{n_layers}-{digest[:24]}.npz"
+    path = Path(path)
+    device = next(bert_of(encoder).parameters()).device
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                stored = {k: f[k] for k in ("model", "n_layers", "texts_sha256", "hidden", "mask")}
+        except Exception as err:
+            warnings.warn(f"removing unreadable token-state cache file {path} ({type(err).__name__}); "
+                          "its states will be recomputed", stacklevel=2)
+            path.unlink(missing_ok=True)
+        else:
+            wanted = {"model": tag, "n_layers": n_layers, "texts_sha256": digest}
+            found = {"model": str(stored["model"]), "n_layers": int(stored["n_layers"]),
+                     "texts_sha256": str(stored["texts_sha256"])}
+            if found != wanted:
+                what = {"model": "another model", "n_layers": "another layer split",
+                        "texts_sha256": "other texts"}
+                differs = ", ".join(f"{what[k]} ({found[k] if k != 'texts_sha256' else found[k][:12]} "
+                                    f"instead of {wanted[k] if k != 'texts_sha256' else wanted[k][:12]})"
+                                    for k in wanted if found[k] != wanted[k])
+                raise ValueError(
+                    f"the token-state cache file {path} belongs to {differs}. Delete it "
+                    f"(rm {path}) to rebuild it for this encoder and n_layers={n_layers}, or pass another path."
+                )
+            hidden = torch.from_numpy(stored["hidden"]).to(device=device, dtype=torch.float32)
+            return hidden, torch.from_numpy(stored["mask"]).to(device=device, dtype=torch.long)
+    hidden, mask = bottom_states(texts, encoder, n_layers, batch_size=batch_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, model=np.array(tag), n_layers=np.array(n_layers), texts_sha256=np.array(digest),
+                     hidden=hidden.cpu().numpy().astype(np.float16), mask=mask.cpu().numpy().astype(np.int8))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return hidden.half().float(), mask

@@ -8,7 +8,9 @@ import torch
 from metanlp_lite import transformer as tr
 
 N_TEXTS = 200
-TOL = 1e-4
+# The issue asks for 1e-4; we measure 1.6e-7, and 1e-5 still leaves 60x room while catching
+# the tanh approximation of GELU (5.4e-5 at n_layers=1), which 1e-4 would let through.
+TOL = 1e-5
 
 
 @pytest.fixture(scope="module", params=["clinc150", "banking77"])
@@ -139,3 +141,74 @@ def test_mismatched_shapes_and_params_are_refused(encoder):
         tr.bottom_states("hello", encoder, 1)
     with pytest.raises(TypeError, match="SentenceTransformer"):
         tr.top_params(object(), 1)
+
+
+# ---- the token-state cache ----
+
+CACHE_TEXTS = ["book a table for two", "what's the weather like", "transfer money to savings"]
+
+
+def test_cache_round_trip_reads_the_file_back(encoder, tmp_path, monkeypatch):
+    hidden, mask = tr.cached_bottom_states(CACHE_TEXTS, encoder, 1, cache=tmp_path)
+    files = list((tmp_path / "token-states").glob("*.npz"))
+    assert len(files) == 1 and "-L1-" in files[0].name and not list(tmp_path.rglob("*.tmp"))
+    fresh, fresh_mask = tr.bottom_states(CACHE_TEXTS, encoder, 1)
+    assert torch.equal(hidden, fresh.half().float()) and torch.equal(mask, fresh_mask)
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("the second call should read the cache, not compute")
+
+    monkeypatch.setattr(tr, "bottom_states", no_compute)
+    again, again_mask = tr.cached_bottom_states(CACHE_TEXTS, encoder, 1, cache=tmp_path)
+    assert again.dtype == torch.float32 and torch.equal(again, hidden) and torch.equal(again_mask, mask)
+    # float16 states move the top's output by about 1e-3, no more
+    params = tr.top_params(encoder, 1)
+    with torch.no_grad():
+        gap = (tr.top_forward(params, again, mask, n_layers=1, model=encoder)
+               - tr.top_forward(params, fresh, mask, n_layers=1, model=encoder)).abs().max().item()
+    assert gap < 1e-2
+    # other texts or another split get their own file
+    monkeypatch.undo()
+    tr.cached_bottom_states(CACHE_TEXTS[:2], encoder, 1, cache=tmp_path)
+    tr.cached_bottom_states(CACHE_TEXTS, encoder, 2, cache=tmp_path)
+    assert len(list((tmp_path / "token-states").glob("*.npz"))) == 3
+
+
+def test_cache_corrupt_file_is_removed_and_rebuilt(encoder, tmp_path):
+    hidden, mask = tr.cached_bottom_states(CACHE_TEXTS, encoder, 1, cache=tmp_path)
+    (path,) = (tmp_path / "token-states").glob("*.npz")
+    path.write_bytes(path.read_bytes()[:100])          # a half-written file, e.g. from a full disk
+    with pytest.warns(UserWarning, match="unreadable token-state cache file"):
+        rebuilt, rebuilt_mask = tr.cached_bottom_states(CACHE_TEXTS, encoder, 1, cache=tmp_path)
+    assert torch.equal(rebuilt, hidden) and torch.equal(rebuilt_mask, mask)
+    import numpy as np
+    with np.load(path) as f:                            # rebuilt on disk too
+        assert f["hidden"].shape == tuple(hidden.shape) and f["hidden"].dtype == np.float16
+
+
+def test_cache_file_of_another_model_or_split_is_refused(encoder, tmp_path, monkeypatch):
+    path = tmp_path / "states.npz"
+    tr.cached_bottom_states(CACHE_TEXTS, encoder, 1, path=path)
+    with pytest.raises(ValueError, match=r"another layer split \(1 instead of 2\).*Delete it"):
+        tr.cached_bottom_states(CACHE_TEXTS, encoder, 2, path=path)
+    with pytest.raises(ValueError, match="other texts"):
+        tr.cached_bottom_states(CACHE_TEXTS[:2], encoder, 1, path=path)
+    monkeypatch.setattr(tr, "model_tag", lambda encoder: "some-other-model-000000000000")
+    with pytest.raises(ValueError, match="another model"):
+        tr.cached_bottom_states(CACHE_TEXTS, encoder, 1, path=path)
+    assert path.exists()                                # a mismatch never deletes the file
+
+
+def test_model_tag_tells_models_apart(encoder):
+    tag = tr.model_tag(encoder)
+    assert tag.startswith("all-MiniLM-L6-v2-") and tag == tr.model_tag(encoder)
+    bert = encoder[0].auto_model
+    w = bert.encoder.layer[5].output.dense.bias
+    saved = w.detach().clone()                          # the encoder is shared: restore it bit for bit
+    with torch.no_grad():
+        w[0] += 1.0
+        try:
+            assert tr.model_tag(encoder) != tag
+        finally:
+            w.copy_(saved)
+    assert tr.model_tag(encoder) == tag
