@@ -1,7 +1,7 @@
 """Command line: ``python -m metanlp_lite prefetch``.
 
 Downloads (or finds offline) both datasets, the published class splits and the sentence
-encoder, and fills the embedding cache, so that every notebook afterwards runs without
+encoder, and fills the embedding cache (and the token states of notebook 05), so that every notebook afterwards runs without
 network and without encoding. Binder's ``postBuild`` runs it; so can an instructor before a lab.
 The embeddings are saved as they are computed, so an interrupted prefetch (Ctrl-C, a memory
 limit) resumes where it stopped when run again, with the same vectors to the last bit.
@@ -12,9 +12,13 @@ import argparse
 import sys
 
 
-def prefetch(datasets: list[str], embeddings: bool) -> None:
+def prefetch(datasets: list[str], embeddings: bool, states: bool = True) -> None:
+    """Fetch ``datasets`` and their class splits; with ``embeddings``, fill the embedding cache, and
+    with ``states`` too the token-state cache of notebook 05 (the encoder's first five layers)."""
     from .data import class_splits, load_intents, pretty_label
+    from .fewshot.features import BLOCK_LAYERS
     from .text import embed, load_encoder
+    from .transformer import token_states
 
     encoder = load_encoder() if embeddings else None
     for name in datasets:
@@ -27,6 +31,10 @@ def prefetch(datasets: list[str], embeddings: bool) -> None:
             # the label names too ("book flight"), on their own as make_pools embeds them: otherwise
             # the first notebook that uses names loads the encoder (about 0.3 GB more memory)
             embed([pretty_label(n) for n in ds.features["label"].names], encoder, show_progress=False)
+        if embeddings and states:
+            # notebook 05's token states: the first five layers' output, on which the last is trained
+            token_states(list(ds["text"]), encoder, BLOCK_LAYERS, show_progress=True)
+            token_states([pretty_label(n) for n in ds.features["label"].names], encoder, BLOCK_LAYERS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("prefetch", help="fetch the data and the encoder, and fill the embedding cache")
     p.add_argument("--datasets", nargs="+", default=["clinc150", "banking77"], choices=["clinc150", "banking77"])
     p.add_argument("--no-embeddings", action="store_true", help="skip encoding the datasets")
+    p.add_argument("--no-token-states", action="store_true", help="skip notebook 05's token states")
     args = parser.parse_args(argv)
     if args.command == "prefetch":
-        prefetch(args.datasets, not args.no_embeddings)
+        prefetch(args.datasets, not args.no_embeddings, not args.no_token_states)
     return 0
 
 

@@ -16,6 +16,10 @@ Notebook 04 teaches it; notebook 00 its nearest-class-mean baseline. One idea pe
 
 Accuracy, intervals and confusion matrices live in :mod:`metanlp_lite.stats`.
 
+Notebook 05's additions (the ``minilm-block`` encoder, :class:`TransformerBody`, :class:`LoRAMAML`,
+:data:`LAYER_METHODS`, :class:`LazyBatch`) import from here too, outside ``__all__``, which
+stays the former module's.
+
 Every name of the former single module ``metanlp_lite/fewshot.py`` is re-exported here, so
 ``from metanlp_lite.fewshot import X`` keeps working; new code may import from the module that
 holds ``X``.
@@ -23,14 +27,15 @@ holds ``X``.
 from __future__ import annotations
 
 from ..stats import accuracy, confusion_matrix, mean_ci95
-from .bodies import BowMLP, ResidualMLP, make_body
+from .bodies import BowMLP, ResidualMLP, TransformerBody, make_body
 from .cli import command, main, run
 from .features import (
-    ENCODERS, HashedNgrams, Pool, add_label_names, featurize, make_pools, ngrams, sample_batch, split_class_ids,
+    ENCODERS, HashedNgrams, LazyBatch, Pool, add_label_names, featurize, make_pools, ngrams, sample_batch,
+    split_class_ids,
 )
 from .methods import (
-    ANIL, HYPERPARAMS, METHODS, NCM, Finetune, MAMLFamily, Method, ProtoMAML, ProtoNet, build_method,
-    fit_linear_head, linear_head_step, ncm_logits, ncm_predict, prototypes,
+    ANIL, HYPERPARAMS, LAYER_METHODS, METHODS, NCM, Finetune, LoRAMAML, MAMLFamily, Method, ProtoMAML, ProtoNet,
+    build_method, fit_linear_head, linear_head_step, ncm_logits, ncm_predict, prototypes,
 )
 from .training import TrainLog, evaluate, evaluate_method, meta_train, train_for, train_mean
 

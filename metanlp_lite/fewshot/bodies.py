@@ -5,6 +5,9 @@
   from the training-free baseline, weight decay pulls it back towards the identity, and model
   selection on meta-val episodes (step 0 included) keeps the identity if training does not help.
 - :class:`BowMLP`, for hashed n-grams: the from-scratch encoder, an MLP.
+- :class:`TransformerBody`, for the ``minilm-block`` encoder: the last Transformer layer of
+  all-MiniLM-L6-v2 itself (with its mean pooling and normalisation), on the frozen bottom's
+  token states; optionally with low-rank fast weights.
 - :func:`make_body`: the body of an encoder by name, as :func:`~metanlp_lite.fewshot.methods.build_method`
   uses it; a new encoder adds its branch here.
 
@@ -13,16 +16,19 @@ a learned projection that makes a good encoder worse": why it starts as the iden
 """
 from __future__ import annotations
 
+import copy
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import transformer as tr
 from ..reproducible import init_linear_, normal, uniform
-from .features import ENCODERS
+from .features import BLOCK_LAYERS, ENCODERS
 
-__all__ = ["ResidualMLP", "BowMLP", "make_body", "BODY_HIDDEN", "BOW_DIM", "N_BUCKETS"]
+__all__ = ["ResidualMLP", "BowMLP", "TransformerBody", "make_body", "BODY_HIDDEN", "BOW_DIM", "N_BUCKETS"]
 
 
 class ResidualMLP(nn.Module):
@@ -81,6 +87,74 @@ class BowMLP(nn.Module):
         return self.scale * F.normalize(self.outer(F.relu(self.inner(x))), dim=-1)
 
 
+class TransformerBody(nn.Module):
+    """The top of all-MiniLM-L6-v2 as a body: token states in, sentence vectors out.
+
+    Holds a copy of the encoder's last ``n_layers`` layers (``layers.0.attention.self.query.weight``
+    (384, 384), ..., 16 tensors and 1.8 M numbers a layer), run by
+    :func:`metanlp_lite.transformer.bert_layer`, then mean pooling and L2 normalisation as the
+    encoder does, then ``z = scale * normalize(e - centre)`` (``centre``: the mean meta-train
+    embedding, the "CL2N" start of the MiniLM adapter; None: zero). At initialisation ``e`` is the
+    encoder's own embedding, so every method starts from the training-free baseline.
+
+    x: (..., T, 385) packed token states (:func:`metanlp_lite.transformer.pack`, as
+    :class:`~metanlp_lite.transformer.TokenStates` returns them) -> z: (..., 384), |z| = scale.
+    ``lora``: optional low-rank factors (:func:`~metanlp_lite.transformer.lora_params`, keys
+    ``layer.<i>.<weight>.lora_A/B`` with the encoder's layer numbers) added to the layers' weights.
+    """
+
+    def __init__(self, encoder: Any, n_layers: int = BLOCK_LAYERS, scale: float = 1.0,
+                 centre: Tensor | None = None) -> None:
+        super().__init__()
+        bert = tr.bert_of(encoder)
+        total = bert.config.num_hidden_layers
+        self.first = total - tr.check_n_layers(n_layers, bert)
+        self.layers = nn.ModuleList(copy.deepcopy(bert.encoder.layer[i]) for i in range(self.first, total))
+        self.n_heads, self.eps = bert.config.num_attention_heads, bert.config.layer_norm_eps
+        self._names = [n for n, _ in self.layers[0].named_parameters()]
+        self.register_buffer("centre", torch.zeros(bert.config.hidden_size) if centre is None else centre.clone().float())
+        self.scale = scale
+        self.chunk = 256        # texts a chunk when evaluating (see forward)
+
+    def layer_params(self, j: int) -> dict[str, Tensor]:
+        """Layer j's parameters by name, read by attribute (so ``functional_call`` can swap them)."""
+        out = {}
+        for name in self._names:
+            obj = self.layers[j]
+            for part in name.split("."):
+                obj = getattr(obj, part)
+            out[name] = obj
+        return out
+
+    def forward(self, x: Tensor, lora: dict[str, Tensor] | None = None) -> Tensor:
+        hidden, mask = tr.unpack(x)
+        lead, (T, D) = hidden.shape[:-2], hidden.shape[-2:]
+        h, m = hidden.reshape(-1, T, D), mask.reshape(-1, T)
+        if not torch.is_grad_enabled() and not torch._C._functorch.is_batchedtensor(x) and h.shape[0] > self.chunk:
+            # evaluation: run the texts sorted by length, each chunk cut to its longest text
+            # (an episode batch is padded to its longest text, ~6x the real tokens on BANKING77)
+            lengths = m.sum(-1).long()
+            out = h.new_empty(h.shape[0], D)
+            order = torch.argsort(lengths)
+            for s in range(0, len(order), self.chunk):
+                rows = order[s:s + self.chunk]
+                L = max(int(lengths[rows].max()), 1)
+                out[rows] = self._pooled(h[rows, :L], m[rows, :L], lora)
+        else:
+            out = self._pooled(h, m, lora)
+        return self.scale * F.normalize(out - self.centre.to(out.dtype), dim=-1).reshape(*lead, D)
+
+    def _pooled(self, h: Tensor, m: Tensor, lora: dict[str, Tensor] | None) -> Tensor:
+        """The layers, mean pooling and normalisation: (n, T, D), (n, T) -> the encoder's embeddings (n, D)."""
+        for j in range(len(self.layers)):
+            p = self.layer_params(j)
+            if lora:
+                prefix = f"layer.{self.first + j}."
+                p = tr.with_lora(p, {k[len(prefix):]: v for k, v in lora.items() if k.startswith(prefix)})
+            h = tr.bert_layer(p, h, m, n_heads=self.n_heads, eps=self.eps)
+        return F.normalize(tr.mean_pool(h, m), dim=-1)
+
+
 BODY_HIDDEN = 64      # hidden units of both networks
 BOW_DIM = 64          # the bow network's output width
 N_BUCKETS = 2048      # hashed n-gram buckets (4096 or 16384 gain < 1 point of NCM accuracy)
@@ -89,7 +163,12 @@ N_BUCKETS = 2048      # hashed n-gram buckets (4096 or 16384 gain < 1 point of N
 def make_body(encoder: str, in_dim: int, scale: float = 1.0, centre: Tensor | None = None,
               seed: int = 0) -> nn.Module:
     """The meta-learned network for an encoder: :class:`ResidualMLP` (minilm, starting at
-    ``x - centre`` if given) or :class:`BowMLP` (bow), initialised from ``seed``."""
+    ``x - centre`` if given), :class:`BowMLP` (bow), initialised from ``seed``, or
+    :class:`TransformerBody` (minilm-block, the encoder's last layer; loads the encoder)."""
+    if encoder == "minilm-block":
+        from ..text import load_encoder
+
+        return TransformerBody(load_encoder(), BLOCK_LAYERS, scale, centre)
     if encoder == "minilm":
         return ResidualMLP(in_dim, BODY_HIDDEN, scale, centre, seed=seed)
     if encoder == "bow":

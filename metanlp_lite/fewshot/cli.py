@@ -17,30 +17,38 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..stats import mean_ci95
+from ..stats import mean_ci95, mean_ci95_t
 from .features import ENCODERS, make_pools
-from .methods import METHODS
+from .methods import LAYER_METHODS, METHODS
 from .training import STEPS, evaluate_method, train_for
 
-__all__ = ["run", "command", "main"]
+__all__ = ["SPLITS", "run", "command", "main"]
 
 
 def run(data: str, method: str, encoder: str = "minilm", *, split: str | None = None,
         test_data: str | None = None, test_split: str | None = None, n_way: int = 5, k_shot: int = 1,
         n_query: int = 15, episodes: int = 600, label_names: bool = False, seed: int = 0,
-        budget: str = "full", steps: int | None = None, show_progress: bool = True) -> dict[str, Any]:
+        budget: str = "full", steps: int | None = None, show_progress: bool = True,
+        **overrides: Any) -> dict[str, Any]:
     """Meta-train (if the method needs it) and evaluate; returns the result as a dict.
 
     data: "clinc150", "banking77" or a CSV/JSONL path; split: its class split (see
     :func:`~metanlp_lite.data.class_splits`). test_data: meta-test on another dataset's test
     classes (e.g. meta-train on CLINC150, meta-test on BANKING77). Keys of the result: mean,
-    ci95 (percent), episodes, settings, best_step, val_acc, seconds.
+    ci95 (percent), episodes, settings, best_step, val_acc, seconds. ``split="all"``: the field's
+    protocol, each of the five published class splits 01-05 in turn; the result's mean and ci95
+    are then over the five splits' means (Student's t, 4 degrees of freedom), and ``per_split``
+    holds each split's result. overrides: hyper-parameters (e.g. ``rank=8`` for ``lora``).
     """
     from ..data import load_intents
 
+    if split == "all":
+        return _run_all_splits(data, method, encoder, test_data=test_data, test_split=test_split, n_way=n_way,
+                               k_shot=k_shot, n_query=n_query, episodes=episodes, label_names=label_names,
+                               seed=seed, budget=budget, steps=steps, show_progress=show_progress, **overrides)
     start = time.perf_counter()
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in METHODS + LAYER_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS + LAYER_METHODS)}")
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
     pools = make_pools(load_intents(data), encoder, split, seed=seed, show_progress=show_progress)
@@ -48,7 +56,7 @@ def run(data: str, method: str, encoder: str = "minilm", *, split: str | None = 
         raise ValueError(f"meta-val has {len(pools['val'].classes)} classes, fewer than n_way={n_way}: "
                          "lower --n-way or use a split with more classes")
     model, log = train_for(method, encoder, pools, n_way=n_way, budget=budget, seed=seed, steps=steps,
-                           show_progress=show_progress)
+                           show_progress=show_progress, **overrides)
     test = pools["test"] if test_data is None else make_pools(
         load_intents(test_data), encoder, test_split, seed=seed, show_progress=show_progress)["test"]
     accs = evaluate_method(model, test, n_way=n_way, k_shot=k_shot, n_query=n_query, episodes=episodes,
@@ -57,10 +65,26 @@ def run(data: str, method: str, encoder: str = "minilm", *, split: str | None = 
     settings = {"data": str(data), "split": split, "test_data": test_data, "test_split": test_split,
                 "method": method, "encoder": encoder, "label_names": label_names, "n_way": n_way,
                 "k_shot": k_shot, "n_query": n_query, "episodes": episodes, "seed": seed, "budget": budget,
-                "train_steps": (STEPS[budget] if steps is None else steps) if model.needs_training else 0}
+                "train_steps": (STEPS[budget] if steps is None else steps) if model.needs_training else 0,
+                **{k: (list(v) if isinstance(v, tuple) else v) for k, v in overrides.items()}}
     return {"mean": round(mean, 2), "ci95": round(ci, 2), "settings": settings,
             "best_step": log.best_step, "val_acc": None if math.isnan(log.best_val) else round(log.best_val, 2),
             "n_classes": {p: len(pools[p].classes) for p in ("train", "val")} | {"test": len(test.classes)},
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+SPLITS = ("01", "02", "03", "04", "05")   # the published class splits (ProtAugment's, Dopierre et al., 2021)
+
+
+def _run_all_splits(data: str, method: str, encoder: str, **kwargs: Any) -> dict[str, Any]:
+    """:func:`run` on each split of :data:`SPLITS`; mean and t-interval over the splits' means."""
+    start = time.perf_counter()
+    per_split = {s: run(data, method, encoder, split=s, **kwargs) for s in SPLITS}
+    mean, ci = mean_ci95_t([r["mean"] for r in per_split.values()])
+    settings = {**per_split[SPLITS[0]]["settings"], "split": "all"}
+    return {"mean": round(mean, 2), "ci95": round(ci, 2), "settings": settings,
+            "per_split": {s: {k: r[k] for k in ("mean", "ci95", "best_step", "val_acc", "n_classes", "seconds")}
+                          for s, r in per_split.items()},
             "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -108,11 +132,12 @@ def main(argv: list[str] | None = None) -> int:
                     "meta-test episodes; prints one JSON line with mean and ci95 (percent).")
     parser.add_argument("--data", required=True, help="clinc150, banking77, or a .csv/.jsonl file of text and label")
     parser.add_argument("--split", default=None, help="class split: domains (CLINC150, its default), "
-                        "01..05 (published splits; BANKING77's default is 01) or random (a file's default)")
+                        "01..05 (published splits; BANKING77's default is 01), all (each of 01..05, and the "
+                        "mean over them: the field's protocol) or random (a file's default)")
     parser.add_argument("--test-data", default=None, help="meta-test on this dataset's test classes instead "
                         "(cross-domain, e.g. --data clinc150 --test-data banking77)")
     parser.add_argument("--test-split", default=None, help="the class split of --test-data")
-    parser.add_argument("--method", required=True, choices=METHODS)
+    parser.add_argument("--method", required=True, choices=METHODS + LAYER_METHODS)
     parser.add_argument("--encoder", default="minilm", choices=ENCODERS)
     parser.add_argument("--label-names", action="store_true", help="add each class's name to its support set")
     parser.add_argument("--n-way", type=_positive_int, default=5)
@@ -124,8 +149,21 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"meta-training length: quick ({STEPS['quick']} steps, the notebook's default run) "
                              f"or full ({STEPS['full']} steps)")
     parser.add_argument("--steps", type=_nonnegative_int, default=None, help="meta-training steps (overrides --budget)")
+    parser.add_argument("--lora-rank", type=_positive_int, default=None,
+                        help="--method lora: the rank r of the low-rank fast weights (default 4)")
+    parser.add_argument("--lora-targets", default=None,
+                        help="--method lora: the layer's weights that get fast weights, comma-separated "
+                             "(default attention.self.query,attention.self.value)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.lora_rank is not None or args.lora_targets is not None:
+        if args.method != "lora":
+            parser.error(f"--lora-rank and --lora-targets are for --method lora, not --method {args.method}")
+        if args.lora_rank is not None:
+            overrides["rank"] = args.lora_rank
+        if args.lora_targets is not None:
+            overrides["targets"] = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
     if args.n_way < 2:
         parser.error(f"argument --n-way: a task needs at least 2 classes, got {args.n_way}")
     if args.episodes < 2:
@@ -134,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args.data, args.method, args.encoder, split=args.split, test_data=args.test_data,
                      test_split=args.test_split, n_way=args.n_way, k_shot=args.k_shot, n_query=args.n_query,
                      episodes=args.episodes, label_names=args.label_names, seed=args.seed, budget=args.budget,
-                     steps=args.steps, show_progress=not args.quiet)
+                     steps=args.steps, show_progress=not args.quiet, **overrides)
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
     print(json.dumps(result), flush=True)

@@ -6,7 +6,10 @@ names how texts become features (:data:`ENCODERS`):
 - ``"minilm"``: frozen all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised, cached on
   disk by :mod:`metanlp_lite.text`);
 - ``"bow"``: hashed word and character n-gram counts (:func:`ngrams`, :class:`HashedNgrams`),
-  from which a network learns everything.
+  from which a network learns everything;
+- ``"minilm-block"``: the token states of all-MiniLM-L6-v2's first five layers
+  (:class:`~metanlp_lite.transformer.TokenStates`, cached on disk), on which the sixth layer
+  itself is meta-learned (:class:`~metanlp_lite.fewshot.bodies.TransformerBody`, notebook 05).
 
 :func:`featurize` turns texts into either. :func:`make_pools` gives a dataset's meta-train,
 meta-val and meta-test :class:`Pool` s: one feature table, the disjoint class ids of each
@@ -32,7 +35,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -41,10 +44,11 @@ from torch import Tensor
 
 from ..episodes import EpisodeSampler, TaskBatch
 
-__all__ = ["ENCODERS", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
-           "add_label_names", "sample_batch"]
+__all__ = ["ENCODERS", "BLOCK_LAYERS", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
+           "add_label_names", "sample_batch", "LazyBatch", "is_lazy"]
 
-ENCODERS = ("minilm", "bow")
+ENCODERS = ("minilm", "bow", "minilm-block")
+BLOCK_LAYERS = 1   # minilm-block: the encoder's last layer is trainable, the five below it frozen
 
 # ---------------------------------------------------------------------------------------
 # Hashed word and character n-grams (the from-scratch encoder's input)
@@ -115,8 +119,14 @@ class HashedNgrams:
         return out.scatter_add_(-1, ids.long(), w)
 
 
-def featurize(texts: Sequence[str], encoder: str, *, show_progress: bool = True) -> Tensor | HashedNgrams:
-    """Features of ``texts`` for ``encoder``: (P, 384) MiniLM embeddings or (P, 2048) hashed n-grams."""
+def featurize(texts: Sequence[str], encoder: str, *, show_progress: bool = True) -> Any:
+    """Features of ``texts`` for ``encoder``: (P, 384) MiniLM embeddings, (P, 2048) hashed n-grams
+    or the :class:`~metanlp_lite.transformer.TokenStates` of the frozen bottom (indexed: (..., T, 385))."""
+    if encoder == "minilm-block":
+        from ..text import load_encoder
+        from ..transformer import token_states
+
+        return token_states(list(texts), load_encoder(), BLOCK_LAYERS, show_progress=show_progress)
     if encoder == "minilm":
         from ..text import embed
 
@@ -169,7 +179,7 @@ def make_pools(dataset: Any, encoder: str, split: str | None = None, *, seed: in
         both = featurize(texts + name_texts, encoder, show_progress=show_progress)
         feats, names = both[:len(texts)], both[len(texts):]
     else:
-        feats, names = featurize(texts, encoder), featurize(name_texts, encoder)
+        feats, names = featurize(texts, encoder, show_progress=show_progress), featurize(name_texts, encoder, show_progress=False)
     labels = torch.as_tensor(dataset["label"], dtype=torch.long)
     return {part: Pool(feats, labels, ids[part], names, class_names, texts) for part in ("train", "val", "test")}
 
@@ -194,17 +204,60 @@ def add_label_names(batch: TaskBatch, classes: Tensor, names: Any) -> TaskBatch:
     """
     if classes.ndim != 2 or classes.shape[0] != batch.support_y.shape[0]:
         raise ValueError(f"classes must be (T, N) with T = {batch.support_y.shape[0]}, got {tuple(classes.shape)}")
-    name_x = names[classes]                                             # (T, N, D)
+    name_x = names[classes].to(batch.support_x.dtype)                  # (T, N, D)
     name_y = torch.arange(classes.shape[1]).expand(classes.shape[0], -1)
-    return TaskBatch(torch.cat([batch.support_x, name_x.to(batch.support_x.dtype)], 1),
+    support_x = batch.support_x
+    if support_x.ndim == 4:   # token states (T, N*K, L, 385): pad both to the longer L (mask 0)
+        L = max(support_x.shape[2], name_x.shape[2])
+        support_x, name_x = (F.pad(t, (0, 0, 0, L - t.shape[2])) for t in (support_x, name_x))
+    return TaskBatch(torch.cat([support_x, name_x], 1),
                      torch.cat([batch.support_y, name_y], 1), batch.query_x, batch.query_y)
 
 
-def sample_batch(features: Any, sampler: EpisodeSampler, n_tasks: int,
-                 names: Any | None = None) -> tuple[TaskBatch, Tensor]:
-    """``n_tasks`` episodes of features, and their classes (T, N); names appended if given."""
-    idx, classes = sampler.sample_indices(n_tasks)
+def _gather(features: Any, idx: TaskBatch, classes: Tensor, names: Any | None) -> TaskBatch:
     batch = TaskBatch(features[idx.support_x], idx.support_y, features[idx.query_x], idx.query_y)
-    if names is not None:
-        batch = add_label_names(batch, classes, names)
-    return batch, classes
+    return batch if names is None else add_label_names(batch, classes, names)
+
+
+class LazyBatch(NamedTuple):
+    """Episodes kept as indices and turned into features a few tasks at a time.
+
+    For token states: 100 BANKING77 episodes of 80 utterances, padded to their longest, take
+    about 1 GB as features, but a few kB as indices. idx: a TaskBatch of indices into
+    ``features`` (support_x (T, N*K), query_x (T, N*Q)); classes: (T, N); names: as in
+    :func:`sample_batch`. ``query_y`` is the episodes' query labels (T, N*Q).
+    """
+
+    features: Any
+    idx: TaskBatch
+    classes: Tensor
+    names: Any | None
+
+    @property
+    def query_y(self) -> Tensor:
+        return self.idx.query_y
+
+    def chunks(self, size: int) -> Iterator[TaskBatch]:
+        """The episodes as TaskBatches of features, ``size`` tasks each."""
+        for i in range(0, self.classes.shape[0], size):
+            sub = TaskBatch(*(t[i:i + size] for t in self.idx))
+            yield _gather(self.features, sub, self.classes[i:i + size], self.names)
+
+
+def is_lazy(features: Any) -> bool:
+    """Whether episodes of ``features`` are kept as :class:`LazyBatch` es (token states are)."""
+    from ..transformer import TokenStates
+
+    return isinstance(features, TokenStates)
+
+
+def sample_batch(features: Any, sampler: EpisodeSampler, n_tasks: int,
+                 names: Any | None = None, lazy: bool = False) -> tuple[Any, Tensor]:
+    """``n_tasks`` episodes of features, and their classes (T, N); names appended if given.
+
+    lazy: return a :class:`LazyBatch` (indices, made into features on demand) instead of a TaskBatch.
+    """
+    idx, classes = sampler.sample_indices(n_tasks)
+    if lazy:
+        return LazyBatch(features, idx, classes, names), classes
+    return _gather(features, idx, classes, names), classes

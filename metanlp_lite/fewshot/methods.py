@@ -17,6 +17,9 @@ methods share three calls: ``loss(batch)`` (what meta-training minimises), ``log
               applied to the head, whose inputs are the meta-learned network's features
 ``protomaml`` Proto-MAML (Triantafillou et al., 2020): MAML whose last layer starts from the
               prototypes, W_k = 2 c_k, b_k = -|c_k|^2
+``lora``      MAML whose inner loop adapts only low-rank fast weights (Hu et al., 2022's LoRA
+              factors) and the head, while the outer loop meta-learns the whole body
+              (``minilm-block`` only: the factors sit on the Transformer layer's weights)
 ============  ================================================================================
 
 Also here: the building blocks :func:`prototypes`, :func:`ncm_logits`, :func:`ncm_predict`
@@ -47,11 +50,13 @@ from .bodies import BOW_DIM, make_body
 from .features import ENCODERS
 
 __all__ = [
-    "METHODS", "HYPERPARAMS", "prototypes", "ncm_logits", "ncm_predict", "linear_head_step", "fit_linear_head",
-    "Method", "NCM", "Finetune", "ProtoNet", "MAMLFamily", "ANIL", "ProtoMAML", "hyperparams", "build_method",
+    "METHODS", "LAYER_METHODS", "HYPERPARAMS", "prototypes", "ncm_logits", "ncm_predict", "linear_head_step",
+    "fit_linear_head", "Method", "NCM", "Finetune", "ProtoNet", "MAMLFamily", "ANIL", "ProtoMAML", "LoRAMAML", "hyperparams",
+    "build_method",
 ]
 
-METHODS = ("ncm", "finetune", "protonet", "maml", "fomaml", "reptile", "anil", "protomaml")
+METHODS = ("ncm", "finetune", "protonet", "maml", "fomaml", "reptile", "anil", "protomaml")   # notebook 04's eight
+LAYER_METHODS = ("lora",)   # methods that need a Transformer layer (encoder "minilm-block"; notebook 05)
 
 # ---------------------------------------------------------------------------------------
 # Prototypes and nearest class mean
@@ -168,13 +173,22 @@ class Method(nn.Module):
 
 
 class NCM(Method):
-    """Nearest class mean by cosine on the raw features; nothing to learn."""
+    """Nearest class mean by cosine on the raw features; nothing to learn.
+
+    body: an untrained network that makes the features first (for ``minilm-block``, the
+    encoder's last layer, so that token states become the encoder's embeddings); None: none.
+    """
 
     name = "ncm"
     needs_training = False
 
+    def __init__(self, body: nn.Module | None = None) -> None:
+        super().__init__()
+        self.body = body
+
     def logits(self, batch: TaskBatch) -> Tensor:
-        return ncm_logits(batch.query_x, prototypes(batch.support_x, batch.support_y, self.n_way_of(batch)))
+        sx, qx = (batch.support_x, batch.query_x) if self.body is None else (self.body(batch.support_x), self.body(batch.query_x))
+        return ncm_logits(qx, prototypes(sx, batch.support_y, self.n_way_of(batch)))
 
 
 class ProtoNet(Method):
@@ -385,6 +399,54 @@ class ProtoMAML(Method):
             return self._adapted_logits(batch, self.test_steps, True)
 
 
+class _FastWeights(nn.Module):
+    """What :class:`LoRAMAML`'s inner loop adapts: low-rank factors and a zero head.
+
+    ``body`` is read, not registered: its parameters are not this module's, so the MAML engine
+    (which adapts every parameter of its model) leaves them alone, while gradients still reach
+    them through the forward pass. x: (..., T, 385) -> logits (..., n_way).
+    """
+
+    def __init__(self, body: nn.Module, lora: dict[str, Tensor], dim: int, n_way: int) -> None:
+        super().__init__()
+        self.__dict__["body"] = body                     # not a submodule: slow weights
+        self.keys = {k.replace(".", "/"): k for k in lora}
+        self.factors = nn.ParameterDict({k.replace(".", "/"): nn.Parameter(v.clone()) for k, v in lora.items()})
+        self.head = nn.Linear(dim, n_way)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        lora = {self.keys[k]: self.factors[k] for k in self.keys}
+        return self.head(self.body(x, lora=lora))
+
+
+class LoRAMAML(MAMLFamily):
+    """MAML with low-rank fast weights: the inner loop adapts only ``W + B A`` factors and the head.
+
+    For each targeted weight W (out, in) of the Transformer layer, the task adapts B (out, r)
+    and A (r, in), r small (:func:`~metanlp_lite.transformer.lora_params`; B starts at zero,
+    so the task starts from the meta-learned block). The outer loop meta-learns the body (the
+    block itself) and the factors' initialisation; the head starts at zero for every task, as
+    in :class:`MAMLFamily`, so the first inner step moves only the head (the gradient that reaches
+    the factors passes through the zero head) and the factors move from the second. With r = 4 on query and value, a task adapts 6,144 + 1,925 numbers
+    instead of the layer's 1.8 M: the cheap way to adapt a large model per task.
+    """
+
+    def __init__(self, body: nn.Module, lora: dict[str, Tensor], dim: int, n_way: int, inner_lr: float,
+                 inner_steps: int, test_steps: int | None = None, first_order: bool = False) -> None:
+        Method.__init__(self)
+        self.name, self.n_way, self.body = "lora", n_way, body
+        self.model = _FastWeights(body, lora, dim, n_way)
+        self.learner = MAML(self.model, inner_lr, inner_steps, first_order=first_order)
+        self.test_steps = inner_steps if test_steps is None else test_steps
+        self.learn_head_init = False
+
+    def meta_parameters(self) -> list[nn.Parameter]:
+        head = {id(p) for p in self.model.head.parameters()}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in head]
+
+
 # Hyper-parameters per method and encoder, chosen by hand on meta-val accuracy (BANKING77
 # split 01 and CLINC150's domains, 5-way 1- and 5-shot, quick budget) among a few values of
 # the learning rates and the feature scale. The number of meta-training steps is set by the
@@ -406,14 +468,27 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
     "protomaml": {"minilm": {"scale": 3.0, "inner_lr": 0.1, "inner_steps": 1, "test_steps": 1},
                   "bow": {"scale": 3.0, "inner_lr": 0.1, "inner_steps": 1, "test_steps": 1, "lr": 3e-3}},
 }
+# minilm-block: the pretrained layer is fine-tuned gently (small lr, no weight decay towards 0),
+# on small meta-batches with 5 queries a class (a Transformer layer costs ~100x an adapter).
+_BLOCK = {"lr": 3e-5, "weight_decay": 0.0, "meta_batch": 4, "n_query": 5}
+for _m, _hp in {"ncm": {}, "finetune": {"meta_batch": 32, "head_lr": 10.0, "head_steps": 30},
+                "protonet": {}, "maml": _MAML, "fomaml": _MAML, "reptile": {**_MAML, "inner_steps": 3},
+                "anil": HYPERPARAMS["anil"]["minilm"], "protomaml": HYPERPARAMS["protomaml"]["minilm"],
+                # lora: the head starts at zero, so a first inner step moves only the head (the
+                # gradient reaching the factors is W_head^T (p - y) = 0): two steps at least
+                "lora": {**_MAML, "inner_steps": 2, "rank": 4}}.items():
+    HYPERPARAMS.setdefault(_m, {})["minilm-block"] = {**_hp, **_BLOCK} if _m != "ncm" else {}
 
 
 def hyperparams(method: str, encoder: str, **overrides: Any) -> dict[str, Any]:
     """The hyper-parameters of ``method`` on ``encoder`` (see HYPERPARAMS), with ``overrides``."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in METHODS + LAYER_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS + LAYER_METHODS)}")
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    if encoder not in HYPERPARAMS[method]:
+        raise ValueError(f"method {method!r} needs a Transformer layer to put its fast weights on: "
+                         f"use --encoder minilm-block (got {encoder!r})")
     return {**_COMMON, **HYPERPARAMS[method][encoder], **overrides}
 
 
@@ -431,11 +506,18 @@ def build_method(method: str, encoder: str, in_dim: int, *, n_way: int = 5, n_cl
     the parameters to float32 after every step."""
     hp = hyperparams(method, encoder, **overrides)
     torch.manual_seed(seed)
-    if method == "ncm":
+    if method == "ncm" and encoder != "minilm-block":
         return NCM()
+    if method == "ncm":   # the encoder's own embeddings: its last layer, untrained and uncentred
+        m = NCM(make_body(encoder, in_dim))
+        m.eval_tasks = 10
+        return m
     body = make_body(encoder, in_dim, hp.get("scale", 1.0), centre, seed=seed)
-    dim = in_dim if encoder == "minilm" else BOW_DIM
-    return _build(method, hp, body, dim, n_way, n_classes, seed, encoder).to(hp["dtype"])
+    dim = {"bow": BOW_DIM, "minilm-block": 384}.get(encoder, in_dim)
+    m = _build(method, hp, body, dim, n_way, n_classes, seed, encoder)
+    if encoder == "minilm-block":
+        m.eval_tasks = 10    # a task's utterances run through the Transformer layer (and its own copy of it)
+    return m.to(hp["dtype"])
 
 
 def _build(method: str, hp: dict[str, Any], body: nn.Module, dim: int, n_way: int,
@@ -453,6 +535,16 @@ def _build(method: str, hp: dict[str, Any], body: nn.Module, dim: int, n_way: in
     elif method == "anil":
         m = ANIL(body, dim, n_way, hp["inner_lr"], hp["inner_steps"], hp["test_steps"],
                  learn_head_init=hp.get("learn_head_init", False))
+    elif method == "lora":
+        from ..text import load_encoder
+        from ..transformer import lora_params
+
+        if encoder != "minilm-block":
+            raise ValueError("lora puts low-rank fast weights on a Transformer layer: use encoder 'minilm-block'")
+        lora = lora_params(load_encoder(), len(body.layers), hp["rank"], seed=seed + 3,
+                           **({"targets": hp["targets"]} if "targets" in hp else {}))
+        m = LoRAMAML(body, lora, dim, n_way, hp["inner_lr"], hp["inner_steps"], hp["test_steps"],
+                     first_order=hp.get("first_order", False))
     else:
         m = ProtoMAML(body, hp["inner_lr"], hp["inner_steps"], hp["test_steps"])
     if encoder == "bow" and method in ("maml", "fomaml", "reptile", "protomaml"):

@@ -30,11 +30,11 @@ from ..episodes import EpisodeSampler, TaskBatch
 from ..progress import progress
 from ..reproducible import round_parameters
 from ..stats import accuracy
-from .features import Pool, sample_batch
+from .features import LazyBatch, Pool, is_lazy, sample_batch
 from .methods import Method, build_method, hyperparams
 
 __all__ = ["STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "meta_train",
-           "evaluate_method", "episode_batches", "evaluate_batches", "train_mean", "train_for"]
+           "evaluate_method", "episode_batches", "evaluate_batches", "predict_all", "train_mean", "train_for"]
 
 STEPS = {"quick": 60, "full": 600}             # meta-training steps of a budget
 VAL_EPISODES = {"quick": 100, "full": 300}     # the meta-val episodes that choose the checkpoint
@@ -67,6 +67,8 @@ def evaluate(
     accs = []
     bar = progress(total=n_episodes, desc=desc, disable=not show_progress)
     done = 0
+    if is_lazy(features):       # token states: a few episodes at a time (memory)
+        tasks_per_batch = min(tasks_per_batch, 10)
     while done < n_episodes:
         n = min(tasks_per_batch, n_episodes - done)
         batch, _ = sample_batch(features, sampler, n, names)
@@ -100,8 +102,16 @@ def _val_batches(val: Pool, n_way: int, shots: Sequence[int], n_episodes: int, s
     for j, k in enumerate(shots):
         sampler = val.sampler(n_way, k, 15, seed=seed + k)
         n = n_episodes // len(shots) + (j < n_episodes % len(shots))
-        batches += [sample_batch(val.features, sampler, min(100, n - i))[0] for i in range(0, n, 100)]
+        batches += [sample_batch(val.features, sampler, min(100, n - i), lazy=is_lazy(val.features))[0]
+                    for i in range(0, n, 100)]
     return batches
+
+
+def predict_all(method: Method, batch: Any) -> Tensor:
+    """``method.predict`` of a TaskBatch, or of a :class:`LazyBatch` chunk by chunk: (T, N*Q) labels."""
+    if isinstance(batch, LazyBatch):
+        return torch.cat([method.predict(b) for b in batch.chunks(method.eval_tasks)])
+    return method.predict(batch)
 
 
 def _supervised_batch(train: Pool, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -139,7 +149,7 @@ def meta_train(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_
     mon_set = _val_batches(monitor, n_way, (1,), 100, seed + 2) if monitor is not None else []
 
     def val_acc(batches: list[TaskBatch] = val_set) -> float:
-        return torch.cat([accuracy(method.predict(b), b.query_y) for b in batches]).mean().item()
+        return torch.cat([accuracy(predict_all(method, b), b.query_y) for b in batches]).mean().item()
 
     samplers = [train.sampler(n_way, k, n_query, seed=seed + 100 + k) for k in train_shots]
     gen = torch.Generator().manual_seed(seed + 7)
@@ -187,13 +197,15 @@ def episode_batches(pool: Pool, *, n_way: int = 5, k_shot: int = 1, n_query: int
     """
     sampler = pool.sampler(n_way, k_shot, n_query, seed=seed)
     names = pool.names if label_names else None
-    return [sample_batch(pool.features, sampler, min(tasks_per_batch, episodes - done), names)[0]
+    return [sample_batch(pool.features, sampler, min(tasks_per_batch, episodes - done), names,
+                         lazy=is_lazy(pool.features))[0]
             for done in range(0, episodes, tasks_per_batch)]
 
 
-def evaluate_batches(method: Method, batches: Sequence[TaskBatch]) -> Tensor:
-    """Per-episode accuracies (percent) of ``method`` on ``batches``: (total episodes,)."""
-    return torch.cat([accuracy(method.predict(b), b.query_y) for b in batches])
+def evaluate_batches(method: Method, batches: Sequence[Any]) -> Tensor:
+    """Per-episode accuracies (percent) of ``method`` on ``batches`` (TaskBatches or
+    :class:`~metanlp_lite.fewshot.features.LazyBatch` es): (total episodes,)."""
+    return torch.cat([accuracy(predict_all(method, b), b.query_y) for b in batches])
 
 
 def evaluate_method(method: Method, pool: Pool, *, n_way: int = 5, k_shot: int = 1, n_query: int = 15,
@@ -231,8 +243,14 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
     if budget not in STEPS:
         raise ValueError(f"budget must be one of {sorted(STEPS)}, got {budget!r}")
     train = pools["train"]
-    in_dim = train.features.shape[1]
-    centre = train_mean(train) if encoder == "minilm" and CENTRE else None
+    in_dim = train.features.shape[1] if encoder != "minilm-block" else 384
+    centre = None
+    if encoder == "minilm" and CENTRE:
+        centre = train_mean(train)
+    elif encoder == "minilm-block" and CENTRE:   # the same centre: of the encoder's own embeddings
+        from .features import featurize
+
+        centre = train_mean(train._replace(features=featurize(train.texts, "minilm", show_progress=False)))
     m = build_method(method, encoder, in_dim, n_way=n_way, n_classes=len(train.classes), seed=seed,
                      centre=centre, **overrides)
     hp = hyperparams(method, encoder, **overrides)

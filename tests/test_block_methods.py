@@ -1,0 +1,225 @@
+"""Meta-learning inside a Transformer layer (encoder ``minilm-block``): token states as features,
+the layer as a body, low-rank fast weights, the methods that reach into the block, the
+five-split protocol of the command line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from metanlp_lite import transformer as tr
+from metanlp_lite.episodes import TaskBatch
+from metanlp_lite.fewshot import cli
+from metanlp_lite.fewshot.bodies import TransformerBody
+from metanlp_lite.fewshot.features import LazyBatch, add_label_names, make_pools, sample_batch
+from metanlp_lite.fewshot.methods import LoRAMAML, build_method
+from metanlp_lite.fewshot.training import evaluate_batches, episode_batches, predict_all
+from metanlp_lite.stats import mean_ci95_t
+
+TEXTS = ["I still have not received my new card", "how do I top up by bank transfer",
+         "why was I charged a fee for cash withdrawal", "my card payment was declined",
+         "can I change my PIN at an ATM", "the exchange rate seems wrong"]
+
+
+@pytest.fixture(scope="module")
+def states(encoder):
+    hidden, mask = tr.bottom_states(TEXTS, encoder, 1)
+    return hidden, mask, tr.TokenStates.from_padded(hidden, mask)
+
+
+# ---- token states without padding ----
+
+def test_token_states_index_like_a_feature_table(states):
+    hidden, mask, ts = states
+    assert len(ts) == 6 and ts.shape == (6, 385) and ts.states.dtype == torch.float16
+    assert ts.states.shape[0] == int(mask.sum())                      # no padding stored
+    x = ts[torch.tensor([[0, 3], [5, 5]])]
+    T = int(mask[[0, 3, 5]].sum(1).max())
+    assert x.shape == (2, 2, T, 385) and x.dtype == torch.float32
+    h, m = tr.unpack(x)
+    assert torch.equal(m[0, 0], (torch.arange(T) < mask[0].sum()).float())   # channel 384 is the mask
+    assert torch.equal(h[0, 0][m[0, 0] == 0], torch.zeros_like(h[0, 0][m[0, 0] == 0]))  # zeros at padding
+    n0 = int(mask[0].sum())
+    assert torch.equal(h[0, 0, :n0], hidden[0, :n0].half().float())
+    again_h, again_m = ts.padded()
+    assert torch.equal(again_m, mask) and torch.equal(again_h, hidden.half().float() * mask[..., None])
+
+
+def test_token_state_cache_is_ragged_and_refuses_another_model(encoder, tmp_path, monkeypatch):
+    path = tmp_path / "states.npz"
+    ts = tr.token_states(TEXTS, encoder, 1, path=path)
+    import numpy as np
+    with np.load(path) as f:
+        assert f["states"].dtype == np.float16 and f["states"].shape == (int(ts.lengths.sum()), 384)
+    assert torch.equal(tr.token_states(TEXTS, encoder, 1, path=path).states, ts.states)
+    monkeypatch.setattr(tr, "model_tag", lambda encoder: "some-other-model-000000000000")
+    with pytest.raises(ValueError, match="another model.*Delete it"):
+        tr.token_states(TEXTS, encoder, 1, path=path)
+
+
+# ---- the layer as a body ----
+
+def test_transformer_body_starts_as_the_encoder(encoder, states):
+    hidden, mask, ts = states
+    body = TransformerBody(encoder)
+    assert [n for n, _ in body.named_parameters()][0] == "layers.0.attention.self.query.weight"
+    assert sum(p.numel() for p in body.parameters()) == 1_774_464          # one MiniLM layer
+    reference = encoder.encode(TEXTS, normalize_embeddings=True, convert_to_tensor=True)
+    with torch.no_grad():
+        exact = body(tr.pack(hidden, mask))                         # float32 states
+        stored = body(ts[torch.arange(6)])                          # float16 states
+    assert (exact - reference).abs().max() < 1e-5
+    assert (stored - reference).abs().max() < 1e-2
+    body.chunk = 2                   # the evaluation path (sorted by length, chunks cut) gives the same
+    with torch.no_grad():
+        assert (body(tr.pack(hidden, mask)) - exact).abs().max() < 1e-6
+    body.layers[0].output.dense.bias.data.add_(0.1)                 # a copy: the encoder is untouched
+    assert not torch.equal(body.layers[0].output.dense.bias, encoder[0].auto_model.encoder.layer[5].output.dense.bias)
+
+
+def test_zero_initialised_low_rank_fast_weights_leave_the_block_unchanged(encoder, states):
+    hidden, mask, _ = states
+    body, x = TransformerBody(encoder), tr.pack(hidden, mask)
+    lora = tr.lora_params(encoder, 1, 4, targets=("query", "value", "intermediate.dense"))
+    assert set(lora) == {f"layer.5.{t}.lora_{m}" for t in ("attention.self.query", "attention.self.value",
+                                                         "intermediate.dense") for m in "AB"}
+    assert lora["layer.5.attention.self.query.lora_A"].shape == (4, 384)
+    assert lora["layer.5.intermediate.dense.lora_B"].shape == (1536, 4)
+    with torch.no_grad():
+        plain = body(x)
+        assert torch.equal(body(x, lora=lora), plain)              # B = 0: exactly the same
+        moved = {k: (v + 0.05 if k.endswith("lora_B") else v) for k, v in lora.items()}
+        assert (body(x, lora=moved) - plain).abs().max() > 1e-3    # and the factors do reach it
+        # W + B A, written out by hand, is what the fast weights add
+        params = tr.top_params(encoder, 1)
+        w = "layer.5.attention.self.value.weight"
+        by_hand = {**params, w: params[w] + moved["layer.5.attention.self.value.lora_B"]
+                   @ moved["layer.5.attention.self.value.lora_A"]}
+        only_value = {k: v for k, v in moved.items() if ".value." in k}
+        torch.testing.assert_close(body(x, lora=only_value), tr.top_forward(by_hand, hidden, mask, n_layers=1, model=encoder))
+
+
+def test_low_rank_fast_weights_refuse_bad_input(encoder):
+    with pytest.raises(ValueError, match="whole number >= 1"):
+        tr.lora_params(encoder, 1, 0)
+    with pytest.raises(ValueError, match="unknown target 'keys'.*attention.self.key"):
+        tr.lora_params(encoder, 1, 4, targets=("keys",))
+    with pytest.raises(ValueError, match="more layers than the model has"):
+        tr.lora_params(encoder, 9, 4)
+
+
+# ---- the methods, on real BANKING77 episodes ----
+
+@pytest.fixture(scope="module")
+def pools(banking77):
+    return make_pools(banking77, "minilm-block", "01", show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def batch(pools):
+    sampler = pools["train"].sampler(5, 1, 2, seed=0)
+    return sample_batch(pools["train"].features, sampler, 2)[0]
+
+
+def _body(m):
+    """The TransformerBody inside a method (MAMLFamily keeps it as model[0])."""
+    return m.body if hasattr(m, "body") else m.model[0]
+
+
+@pytest.mark.parametrize("method", ["protonet", "maml", "fomaml", "anil", "protomaml", "lora"])
+def test_every_method_trains_the_block(method, batch):
+    torch.manual_seed(0)
+    m = build_method(method, "minilm-block", 384, n_way=5, seed=0, inner_steps=1)
+    assert m.eval_tasks == 10
+    loss = m.loss(m.cast(batch))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    g = _body(m).layers[0].attention.self.query.weight.grad
+    assert g is not None and g.abs().max() > 0, f"{method}: the meta-gradient does not reach the block"
+    assert predict_all(m, batch).shape == batch.query_y.shape
+
+
+def test_lora_inner_loop_adapts_only_factors_and_head(batch):
+    m = build_method("lora", "minilm-block", 384, n_way=5, seed=0, rank=2)
+    assert isinstance(m, LoRAMAML)
+    fast = set(m.learner.params())
+    assert fast == {"factors.layer/5/attention/self/query/lora_A", "factors.layer/5/attention/self/query/lora_B",
+                    "factors.layer/5/attention/self/value/lora_A", "factors.layer/5/attention/self/value/lora_B",
+                    "head.weight", "head.bias"}
+    meta = {id(p) for p in m.meta_parameters()}
+    assert id(m.body.layers[0].output.dense.weight) in meta and id(m.model.head.weight) not in meta
+    B = "factors.layer/5/attention/self/query/lora_B"
+    phi = m.learner.adapt_batch(batch.support_x, batch.support_y, 1)
+    assert phi[B].shape == (2, 384, 2)
+    assert torch.equal(phi[B], torch.zeros_like(phi[B]))     # step 1: the head is zero, so only it moves
+    phi = m.learner.adapt_batch(batch.support_x, batch.support_y, 2)
+    assert phi[B].abs().max() > 0                            # step 2: the factors move too
+    out = functional_call(m.model, {k: v[0] for k, v in phi.items()}, (batch.query_x[0],))
+    assert out.shape == (10, 5)
+
+
+def test_second_order_maml_through_the_block_differs_from_first_order(batch):
+    grads = {}
+    for kind in ("maml", "fomaml"):
+        m = build_method(kind, "minilm-block", 384, n_way=5, seed=0)
+        m.loss(m.cast(batch)).backward()
+        grads[kind] = _body(m).layers[0].attention.self.query.weight.grad.clone()
+    gap = ((grads["maml"] - grads["fomaml"]).norm() / grads["maml"].norm()).item()
+    assert gap > 1e-4, f"second- and first-order meta-gradients should differ, relative gap {gap:.1e}"
+
+
+def test_ncm_on_token_states_is_ncm_on_the_embeddings(banking77, pools):
+    from metanlp_lite.fewshot.features import make_pools as mp
+
+    emb = mp(banking77, "minilm", "01", show_progress=False)
+    a = evaluate_batches(build_method("ncm", "minilm", 384), episode_batches(emb["test"], episodes=20))
+    lazy = episode_batches(pools["test"], episodes=20)
+    assert all(isinstance(b, LazyBatch) for b in lazy)
+    b = evaluate_batches(build_method("ncm", "minilm-block", 384), lazy)
+    assert (a - b).abs().max() <= 100 / 75 + 1e-6     # float16 states may flip at most one query in a rare episode
+    assert abs(a.mean() - b.mean()) < 0.2
+
+
+def test_label_names_are_padded_onto_token_state_supports(pools):
+    p = pools["test"]
+    sampler = p.sampler(5, 1, 2, seed=0)
+    idx, classes = sampler.sample_indices(2)
+    batch = TaskBatch(p.features[idx.support_x], idx.support_y, p.features[idx.query_x], idx.query_y)
+    with_names = add_label_names(batch, classes, p.names)
+    assert with_names.support_x.shape[:2] == (2, 10)
+    assert with_names.support_x.shape[2] == max(batch.support_x.shape[2], p.names[classes].shape[2])
+    _, m = tr.unpack(with_names.support_x)
+    assert torch.equal(m[:, 5:].sum(-1), p.names.lengths[classes].float())   # each name keeps its own tokens
+
+
+def test_method_lora_needs_the_block_encoder():
+    with pytest.raises(ValueError, match="--encoder minilm-block"):
+        build_method("lora", "minilm", 384)
+
+
+# ---- the five-split protocol ----
+
+def test_mean_ci95_t_uses_student_t():
+    mean, ci = mean_ci95_t([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert mean == 3.0 and abs(ci - 2.776 * (2.5 ** 0.5) / 5 ** 0.5) < 1e-9
+
+
+def test_split_all_reports_each_split_and_the_mean_over_them(capsys):
+    assert cli.main(["--data", "banking77", "--split", "all", "--method", "ncm", "--episodes", "20", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(out["per_split"]) == ["01", "02", "03", "04", "05"] and out["settings"]["split"] == "all"
+    means = [out["per_split"][s]["mean"] for s in cli.SPLITS]
+    assert len(set(means)) > 1                      # five different class splits
+    mean, ci = mean_ci95_t(means)
+    assert out["mean"] == round(mean, 2) and out["ci95"] == round(ci, 2)
+
+
+def test_lora_flags_are_checked(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--data", "banking77", "--method", "protonet", "--lora-rank", "4"])
+    assert "are for --method lora" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["--data", "banking77", "--method", "lora", "--encoder", "minilm", "--steps", "0"])
+    assert "--encoder minilm-block" in capsys.readouterr().err
