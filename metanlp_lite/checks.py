@@ -32,6 +32,8 @@ __all__ = [
     "check_sample_episode",
     "check_filter_normalize",
     "check_prototypical_loss",
+    "check_lora_step",
+    "check_masked_mean_pool",
 ]
 
 DOUBLE = torch.float64
@@ -413,3 +415,73 @@ def check_prototypical_loss(prototypical_loss: Callable[..., Tensor], seed: int 
                 hint = "a prototype is the MEAN of its class's support embeddings, not the sum"
         fb.tensor(got, expected, inputs, hint)
     fb.passed("Cross-entropy over minus squared distances to the class means, averaged over queries.")
+
+
+def check_lora_step(lora_step: Callable[..., tuple[Tensor, Tensor]], seed: int = 0) -> None:
+    """``lora_step(A, B, grad_W, lr)``: one inner gradient step on low-rank fast weights.
+
+    The layer uses ``W + B A`` (B (out, r), A (r, in)); grad_W (out, in) is the loss's gradient
+    with respect to that effective weight. By the chain rule ``dL/dB = grad_W A^T`` and
+    ``dL/dA = B^T grad_W``, both taken at the *old* A and B; returns the new (A, B).
+    Checked against autograd in float64."""
+    fb = _Feedback("check_lora_step")
+    g = torch.Generator().manual_seed(seed)
+    for d_out, d_in, r, zero_b in ((4, 3, 2, False), (6, 5, 1, False), (5, 7, 3, True)):
+        A = torch.randn(r, d_in, generator=g, dtype=DOUBLE)
+        B = torch.zeros(d_out, r, dtype=DOUBLE) if zero_b else torch.randn(d_out, r, generator=g, dtype=DOUBLE)
+        W, target = torch.randn(d_out, d_in, generator=g, dtype=DOUBLE), torch.randn(d_out, d_in, generator=g, dtype=DOUBLE)
+        lr = 0.1
+        a, b = A.clone().requires_grad_(), B.clone().requires_grad_()
+        loss = ((W + b @ a - target) ** 2).sum() / 2                     # a loss of the effective weight
+        gA, gB = torch.autograd.grad(loss, (a, b))
+        grad_W = (W + B @ A - target)                                    # its gradient w.r.t. W + B A
+        inputs = f"A {tuple(A.shape)}, B {tuple(B.shape)}{' (zero)' if zero_b else ''}, grad_W {tuple(grad_W.shape)}, lr {lr}"
+        got = fb.call(lora_step, A.clone(), B.clone(), grad_W.clone(), lr)
+        if not (isinstance(got, tuple) and len(got) == 2):
+            fb.fail("your function should return the pair (new A, new B)", inputs, "(A, B)", got, "return A_new, B_new")
+        expected_A, expected_B = A - lr * gA, B - lr * gB
+        hint = "dL/dB = grad_W @ A.T and dL/dA = B.T @ grad_W, both at the old A and B"
+        if isinstance(got[0], Tensor) and got[0].shape == expected_A.shape and isinstance(got[1], Tensor):
+            late = A - lr * (expected_B.T @ grad_W)
+            if not zero_b and torch.allclose(got[0].to(DOUBLE), late) and torch.allclose(got[1].to(DOUBLE), expected_B):
+                hint = "A's step must use the OLD B (compute both gradients before you update either)"
+            elif torch.allclose(got[0].to(DOUBLE), A + lr * gA):
+                hint = "a gradient step goes DOWNHILL: subtract lr times the gradient"
+        fb.tensor(got[0], expected_A, inputs, hint, "wrong new A")
+        fb.tensor(got[1], expected_B, inputs, hint, "wrong new B")
+    fb.passed("The chain rule through W + B A; note that with B = 0 the first step leaves A where it was.")
+
+
+def reference_masked_mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
+    """The mean of the real tokens' states, L2-normalised: (B, T, D), (B, T) -> (B, D)."""
+    m = mask.to(hidden.dtype).unsqueeze(-1)
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return pooled / pooled.norm(dim=-1, keepdim=True)
+
+
+def check_masked_mean_pool(masked_mean_pool: Callable[[Tensor, Tensor], Tensor], seed: int = 0) -> None:
+    """``masked_mean_pool(hidden, mask)``: the sentence embedding of sentence-transformers' head,
+    the mean of the real tokens' states (mask 1) divided by its length: (B, T, D), (B, T) -> (B, D)."""
+    import torch.nn.functional as F
+
+    fb = _Feedback("check_masked_mean_pool")
+    g = torch.Generator().manual_seed(seed)
+    for b, t, d in ((2, 5, 4), (3, 7, 6), (1, 3, 2)):
+        hidden = torch.randn(b, t, d, generator=g, dtype=DOUBLE)
+        lengths = torch.randint(1, t + 1, (b,), generator=g)
+        lengths[0] = max(1, t - 2)                                       # at least one text has padding
+        mask = (torch.arange(t)[None, :] < lengths[:, None]).long()
+        inputs = f"hidden {tuple(hidden.shape)}, mask {tuple(mask.shape)} with lengths {lengths.tolist()}"
+        got = fb.call(masked_mean_pool, hidden.clone(), mask.clone())
+        expected = reference_masked_mean_pool(hidden, mask)
+        hint = "sum hidden * mask over the tokens, divide by the number of real tokens, then normalise"
+        if isinstance(got, Tensor) and got.shape == expected.shape:
+            g64 = got.detach().to(DOUBLE)
+            if torch.allclose(g64, F.normalize(hidden.mean(1), dim=-1)):
+                hint = "padding tokens are in your mean: multiply by the mask and divide by the real length"
+            elif torch.allclose(g64, F.normalize((hidden * mask[..., None]).sum(1) / t, dim=-1)):
+                hint = "divide by the number of REAL tokens (mask.sum(1)), not by the padded length T"
+            elif torch.allclose(g64, (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)):
+                hint = "all-MiniLM-L6-v2 normalises its embeddings: divide by the L2 norm at the end"
+        fb.tensor(got, expected, inputs, hint)
+    fb.passed("Masked mean over real tokens, then unit length: the encoder's own pooling head.")

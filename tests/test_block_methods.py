@@ -72,9 +72,13 @@ def test_transformer_body_starts_as_the_encoder(encoder, states):
         stored = body(ts[torch.arange(6)])                          # float16 states
     assert (exact - reference).abs().max() < 1e-5
     assert (stored - reference).abs().max() < 1e-2
-    body.chunk = 2                   # the evaluation path (sorted by length, chunks cut) gives the same
+    w = body.layers[0].attention.self.query.weight
+    g_plain = torch.autograd.grad(body(tr.pack(hidden, mask))[:, :8].sum(), w)[0]
+    body.chunk = 2                   # sorted by length, chunks cut to their longest: the same values and gradients
     with torch.no_grad():
         assert (body(tr.pack(hidden, mask)) - exact).abs().max() < 1e-6
+    g_chunked = torch.autograd.grad(body(tr.pack(hidden, mask))[:, :8].sum(), w)[0]
+    torch.testing.assert_close(g_chunked, g_plain, rtol=1e-4, atol=1e-6)
     body.layers[0].output.dense.bias.data.add_(0.1)                 # a copy: the encoder is untouched
     assert not torch.equal(body.layers[0].output.dense.bias, encoder[0].auto_model.encoder.layer[5].output.dense.bias)
 
@@ -223,3 +227,45 @@ def test_lora_flags_are_checked(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--data", "banking77", "--method", "lora", "--encoder", "minilm", "--steps", "0"])
     assert "--encoder minilm-block" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["ncm", "protonet", "anil"])
+def test_a_fixed_body_runs_once_per_utterance_with_the_same_scores(method, pools):
+    from metanlp_lite.fewshot.training import frozen_batches
+
+    m = build_method(method, "minilm-block", 384, n_way=5, seed=0, centre=torch.zeros(384))
+    if method != "ncm":
+        with torch.no_grad():     # a trained layer, not the encoder's own
+            _body(m).layers[0].output.dense.bias.add_(0.05 * torch.randn(384, generator=torch.Generator().manual_seed(1)))
+    lazy = episode_batches(pools["test"], episodes=10, label_names=True)
+    view, fast = frozen_batches(m, lazy)
+    assert isinstance(view.body, torch.nn.Identity) and isinstance(_body(m), TransformerBody)   # m itself untouched
+    assert fast[0].features.shape == (len(pools["test"].features), 384)
+    slow = torch.cat([(predict_all(m, b) == b.query_y).float().mean(-1) for b in lazy])
+    quick = torch.cat([(predict_all(view, b) == b.query_y).float().mean(-1) for b in fast])
+    assert (slow - quick).abs().max() <= 1 / 75 + 1e-6     # float rounding may flip one query, no more
+    assert torch.equal(evaluate_batches(m, lazy), quick * 100)
+
+
+def test_graph_bytes_counts_what_backward_keeps():
+    from metanlp_lite.cost import graph_bytes, meta_step_cost
+
+    x = torch.randn(1000, requires_grad=True)
+    w = torch.randn(1000, requires_grad=True)
+    _, size = graph_bytes(lambda: (x * w).sum())          # mul saves both operands: 2 x 4,000 bytes
+    assert size == 8000
+    _, size = graph_bytes(lambda: (x + w).sum())          # add saves nothing
+    assert size == 0
+
+    def second_order(create_graph):
+        def loss():
+            g = torch.autograd.grad((x.sin() * w).sum(), x, create_graph=create_graph)[0]
+            return (g * w).sum()
+        return loss
+
+    (_, first), (_, second) = graph_bytes(second_order(False)), graph_bytes(second_order(True))
+    assert second > first                                  # second order keeps the inner graph
+    seconds, size = meta_step_cost(second_order(True), repeats=3)
+    assert seconds > 0 and size == second and x.grad is not None
+    with pytest.raises(ValueError, match="at least 1"):
+        meta_step_cost(second_order(True), repeats=0)

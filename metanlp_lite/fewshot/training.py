@@ -24,17 +24,18 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..episodes import EpisodeSampler, TaskBatch
 from ..progress import progress
 from ..reproducible import round_parameters
 from ..stats import accuracy
+from .bodies import TransformerBody
 from .features import LazyBatch, Pool, is_lazy, sample_batch
-from .methods import Method, build_method, hyperparams
+from .methods import ANIL, NCM, Finetune, Method, ProtoNet, build_method, hyperparams
 
 __all__ = ["STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "meta_train",
-           "evaluate_method", "episode_batches", "evaluate_batches", "predict_all", "train_mean", "train_for"]
+           "evaluate_method", "episode_batches", "evaluate_batches", "predict_all", "frozen_batches", "embed_rows", "train_mean", "train_for"]
 
 STEPS = {"quick": 60, "full": 600}             # meta-training steps of a budget
 VAL_EPISODES = {"quick": 100, "full": 300}     # the meta-val episodes that choose the checkpoint
@@ -107,6 +108,55 @@ def _val_batches(val: Pool, n_way: int, shots: Sequence[int], n_episodes: int, s
     return batches
 
 
+def _fixed_body(method: Method) -> nn.Module | None:
+    """The body of a method that applies it alike to every task at test time (NCM, ProtoNet, ANIL,
+    fine-tuning), if it is a Transformer layer; else None."""
+    body = getattr(method, "body", None)
+    fixed = isinstance(method, (NCM, ProtoNet, ANIL, Finetune))
+    return body if fixed and isinstance(body, TransformerBody) else None
+
+
+@torch.no_grad()
+def embed_rows(body: nn.Module, features: Any, rows: Tensor, chunk: int = 512) -> Tensor:
+    """``body`` applied to the given rows of a feature table, shortest texts first: (len(rows), D)."""
+    order = torch.argsort(features.lengths[rows]) if hasattr(features, "lengths") else torch.arange(len(rows))
+    z = torch.cat([body(features[rows[order[s:s + chunk]]]) for s in range(0, len(rows), chunk)])
+    out = torch.empty_like(z)
+    out[order] = z
+    return out
+
+
+def frozen_batches(method: Method, batches: Sequence[Any]) -> tuple[Method, list[Any]]:
+    """For a method whose Transformer body is the same for every task at test time: the body
+    run once over each utterance the episodes use, and the method with an identity body.
+
+    batches: :class:`LazyBatch` es of token states. Returns (a view of ``method`` whose body is
+    ``nn.Identity()``, the batches over the body's (P, D) outputs). The scores are those of
+    ``method`` on ``batches`` (up to float rounding: texts are padded differently), at a fraction
+    of the cost: an utterance appears in many episodes, but runs through the layer once.
+    Any other method or batches come back unchanged.
+    """
+    body = _fixed_body(method)
+    batches = list(batches)
+    if body is None or not batches or not all(isinstance(b, LazyBatch) for b in batches):
+        return method, batches
+    features = batches[0].features
+    rows = torch.unique(torch.cat([torch.cat([b.idx.support_x.flatten(), b.idx.query_x.flatten()]) for b in batches]))
+    was = body.training
+    body.eval()
+    try:
+        z = torch.zeros(len(features), 384, dtype=method.dtype)
+        z[rows] = embed_rows(body, features, rows).to(method.dtype)
+        names = batches[0].names
+        zn = None if names is None else embed_rows(body, names, torch.arange(len(names))).to(method.dtype)
+    finally:
+        body.train(was)
+    view = copy.copy(method)
+    view._modules = {**method._modules, "body": nn.Identity()}
+    view.eval_tasks = 100
+    return view, [b._replace(features=z, names=zn if b.names is not None else None) for b in batches]
+
+
 def predict_all(method: Method, batch: Any) -> Tensor:
     """``method.predict`` of a TaskBatch, or of a :class:`LazyBatch` chunk by chunk: (T, N*Q) labels."""
     if isinstance(batch, LazyBatch):
@@ -149,7 +199,7 @@ def meta_train(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_
     mon_set = _val_batches(monitor, n_way, (1,), 100, seed + 2) if monitor is not None else []
 
     def val_acc(batches: list[TaskBatch] = val_set) -> float:
-        return torch.cat([accuracy(predict_all(method, b), b.query_y) for b in batches]).mean().item()
+        return evaluate_batches(method, batches).mean().item()
 
     samplers = [train.sampler(n_way, k, n_query, seed=seed + 100 + k) for k in train_shots]
     gen = torch.Generator().manual_seed(seed + 7)
@@ -204,7 +254,9 @@ def episode_batches(pool: Pool, *, n_way: int = 5, k_shot: int = 1, n_query: int
 
 def evaluate_batches(method: Method, batches: Sequence[Any]) -> Tensor:
     """Per-episode accuracies (percent) of ``method`` on ``batches`` (TaskBatches or
-    :class:`~metanlp_lite.fewshot.features.LazyBatch` es): (total episodes,)."""
+    :class:`~metanlp_lite.fewshot.features.LazyBatch` es): (total episodes,). A Transformer body
+    that is the same for every task runs once per utterance (:func:`frozen_batches`)."""
+    method, batches = frozen_batches(method, batches)
     return torch.cat([accuracy(predict_all(method, b), b.query_y) for b in batches])
 
 
@@ -215,6 +267,10 @@ def evaluate_method(method: Method, pool: Pool, *, n_way: int = 5, k_shot: int =
 
     The episodes depend only on the pool, N, K, Q and the seed: every method sees the same ones.
     """
+    if is_lazy(pool.features):    # token states: episodes as indices, the layer run once per utterance if it can
+        batches = episode_batches(pool, n_way=n_way, k_shot=k_shot, n_query=n_query, episodes=episodes,
+                                  label_names=label_names, seed=seed)
+        return evaluate_batches(method, batches)
     sampler = pool.sampler(n_way, k_shot, n_query, seed=seed)
     return evaluate(method.predict, sampler, pool.features, episodes,
                     tasks_per_batch=100, desc=desc or f"{method.name} {n_way}-way {k_shot}-shot",

@@ -1,0 +1,57 @@
+"""What one meta-step costs: its time and the memory its autograd graph holds.
+
+A second-order inner loop keeps every inner step's activations, and the graph of its gradient,
+until the outer backward pass; a first-order one lets them go. :func:`graph_bytes` measures
+exactly that: the tensors saved for backward that are still alive when the meta-loss has been
+computed, each storage counted once. The count depends only on shapes, so it is the same on any
+machine; the process's peak memory adds the model and the data to it.
+
+Notebook 05 (section 4, "The cost of second order through attention") plots both against the
+number of inner steps; ``benchmarks/block_cost.py`` prints them side by side.
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = ["graph_bytes", "meta_step_cost"]
+
+
+def graph_bytes(loss_fn: Callable[[], Tensor]) -> tuple[Tensor, int]:
+    """Run ``loss_fn()`` and return (the loss, the bytes its graph holds for the backward pass)."""
+    saved: list[weakref.ref] = []
+
+    def pack(t: Tensor) -> Tensor:
+        saved.append(weakref.ref(t))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = loss_fn()
+    alive: dict[int, int] = {}
+    for ref in saved:
+        t = ref()
+        if t is not None:
+            s = t.untyped_storage()
+            alive[s.data_ptr()] = max(alive.get(s.data_ptr(), 0), s.nbytes())
+    return loss, sum(alive.values())
+
+
+def meta_step_cost(loss_fn: Callable[[], Tensor], repeats: int = 1) -> tuple[float, int]:
+    """One meta-step, ``loss_fn()`` and its backward pass: (median seconds over ``repeats``, graph bytes).
+
+    loss_fn: computes the meta-loss, e.g. ``lambda: method.loss(batch)``; gradients accumulate in
+    the parameters' ``.grad`` (zero them between calls if they matter).
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    times, size = [], 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        loss, size = graph_bytes(loss_fn)
+        loss.backward()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2], size
