@@ -145,8 +145,9 @@ def frozen_batches(method: Method, batches: Sequence[Any]) -> tuple[Method, list
     was = body.training
     body.eval()
     try:
-        z = torch.zeros(len(features), 384, dtype=method.dtype)
-        z[rows] = embed_rows(body, features, rows).to(method.dtype)
+        used = embed_rows(body, features, rows).to(method.dtype)          # (len(rows), D)
+        z = used.new_zeros(len(features), used.shape[1])
+        z[rows] = used
         names = batches[0].names
         zn = None if names is None else embed_rows(body, names, torch.arange(len(names))).to(method.dtype)
     finally:
