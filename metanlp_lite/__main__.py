@@ -1,8 +1,8 @@
 """Command line: ``python -m metanlp_lite prefetch``.
 
 Downloads (or finds offline) both datasets, the published class splits and the sentence
-encoder, and fills the embedding cache (and the token states of notebook 05), so that every notebook afterwards runs without
-network and without encoding. Binder's ``postBuild`` runs it; so can an instructor before a lab.
+encoder, and fills the embedding cache (and the token states of notebook 05), so that every
+notebook afterwards runs without network and without encoding. Binder's ``postBuild`` runs it; so can an instructor before a lab.
 The embeddings are saved as they are computed, so an interrupted prefetch (Ctrl-C, a memory
 limit) resumes where it stopped when run again, with the same vectors to the last bit.
 """

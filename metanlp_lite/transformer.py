@@ -400,7 +400,7 @@ def token_states(
     offsets = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
     states = torch.empty(int(offsets[-1]), bert_of(encoder).config.hidden_size, dtype=torch.float16)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))     # similar lengths batch together
-    bar = progress(total=len(texts), desc=f"token states (first {6 - n_layers} layers)", disable=not show_progress)
+    bar = progress(total=len(texts), desc=f"token states (first {bert_of(encoder).config.num_hidden_layers - n_layers} layers)", disable=not show_progress)
     for s in range(0, len(texts), batch_size):
         chosen = order[s:s + batch_size]
         hidden, mask = bottom_states([texts[i] for i in chosen], encoder, n_layers, batch_size=batch_size)
