@@ -20,6 +20,7 @@ from torch import Tensor
 
 from . import objective as obj
 from .episodes import sample_task_indices
+from .params import gradient_step
 
 __all__ = [
     "show_close",
@@ -256,7 +257,7 @@ def check_reptile_update(reptile_update: Callable[[Tensor, Tensor, float], Tenso
 
 def check_adapt(adapt: Callable[..., dict[str, Tensor]], seed: int = 0) -> None:
     """``adapt(model, params, x, y, lr, steps)`` must return the parameters after ``steps`` steps of
-    phi <- phi - lr * grad MSE, as a new dict (the model untouched), differentiable w.r.t. params."""
+    phi <- phi - lr grad MSE, as a new dict (the model untouched), differentiable w.r.t. params."""
     import torch.nn as nn
     import torch.nn.functional as F
 
@@ -439,10 +440,10 @@ def check_lora_step(lora_step: Callable[..., tuple[Tensor, Tensor]], seed: int =
         got = fb.call(lora_step, A.clone(), B.clone(), grad_W.clone(), lr)
         if not (isinstance(got, tuple) and len(got) == 2):
             fb.fail("your function should return the pair (new A, new B)", inputs, "(A, B)", got, "return A_new, B_new")
-        expected_A, expected_B = A - lr * gA, B - lr * gB
+        expected_A, expected_B = gradient_step(A, gA, lr), gradient_step(B, gB, lr)
         hint = "dL/dB = grad_W @ A.T and dL/dA = B.T @ grad_W, both at the old A and B"
         if isinstance(got[0], Tensor) and got[0].shape == expected_A.shape and isinstance(got[1], Tensor):
-            late = A - lr * (expected_B.T @ grad_W)
+            late = gradient_step(A, expected_B.T @ grad_W, lr)
             if not zero_b and torch.allclose(got[0].to(DOUBLE), late) and torch.allclose(got[1].to(DOUBLE), expected_B):
                 hint = "A's step must use the OLD B (compute both gradients before you update either)"
             elif torch.allclose(got[0].to(DOUBLE), A + lr * gA):

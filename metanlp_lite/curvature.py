@@ -27,7 +27,8 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from . import objective
-from .landscape import LossFn, Params, _check, _detached, _dot, _norm, loss_of, random_direction
+from .landscape import loss_of, random_direction
+from .params import Criterion, Loss, Params, check_params, detached, dot, gradient_step, norm
 
 __all__ = ["HessianEig", "DivergenceSweep", "StepExpansion", "DescentRun", "one_step_expansion", "top_hessian_eigenvalue", "divergence_lr", "descent_sharpness"]
 
@@ -88,7 +89,7 @@ class DescentRun(NamedTuple):
 # One inner step, to second order
 # ---------------------------------------------------------------------------------------
 def one_step_expansion(model: nn.Module, params: Params, batch, *, lr: float,
-                       loss_fn: Callable[[Tensor, Tensor], Tensor]) -> StepExpansion:
+                       loss_fn: Criterion) -> StepExpansion:
     """What one inner step of size ``lr`` does to each task's query loss, term by term.
 
     batch: a TaskBatch of T tasks (support_x (T, K, ...), ..., query_y (T, M, ...)). For each
@@ -98,24 +99,24 @@ def one_step_expansion(model: nn.Module, params: Params, batch, *, lr: float,
     The expansion is exact for a loss that is quadratic in the parameters; for a network its
     error shrinks like lr^3.
     """
-    _check(params)
+    check_params(params)
     for a, b, what in ((batch.support_x, batch.support_y, "support"), (batch.query_x, batch.query_y, "query")):
         if a.ndim < 2 or a.shape[:2] != b.shape[:2] or a.shape[0] != batch.support_x.shape[0]:
             raise ValueError(f"{what}_x and {what}_y must be (T, K, ...) with the same T and K for every "
                              f"part of the batch, got {tuple(a.shape)} and {tuple(b.shape)}")
-    theta = _detached(params)
+    theta = detached(params)
 
     def one(xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> tuple[Tensor, ...]:
         support, query = loss_of(model, xs, ys, loss_fn), loss_of(model, xq, yq, loss_fn)
         g_s, g_q = torch.func.grad(support)(theta), torch.func.grad(query)(theta)
         hq_gs = objective.hvp(query, theta, g_s)
-        after = query({k: v - lr * g_s[k] for k, v in theta.items()})
-        return _norm(g_s), _norm(g_q), _dot(g_s, g_q), _dot(g_s, hq_gs), query(theta), after
+        after = query(gradient_step(theta, g_s, lr))
+        return norm(g_s), norm(g_q), dot(g_s, g_q), dot(g_s, hq_gs), query(theta), after
 
     with torch.enable_grad():
-        ns, nq, dot, curv, before, after = (t.detach() for t in vmap(one)(batch.support_x, batch.support_y,
-                                                                            batch.query_x, batch.query_y))
-    return StepExpansion(ns, nq, dot / (ns * nq), before, lr * dot, lr ** 2 / 2 * curv, after)
+        ns, nq, sq, curv, before, after = (t.detach() for t in vmap(one)(batch.support_x, batch.support_y,
+                                                                           batch.query_x, batch.query_y))
+    return StepExpansion(ns, nq, sq / (ns * nq), before, lr * sq, lr ** 2 / 2 * curv, after)
 
 
 # ---------------------------------------------------------------------------------------
@@ -125,18 +126,18 @@ def _power_iteration(matvec: Callable[[Params], Params], v: Params, iters: int, 
     lam_prev, lam = math.inf, 0.0
     for i in range(1, iters + 1):
         w = matvec(v)
-        lam = float(_dot(v, w))                       # Rayleigh quotient v^T H v (|v| = 1)
-        norm = _norm(w)
-        if norm == 0:
+        lam = float(dot(v, w))                       # Rayleigh quotient v^T H v (|v| = 1)
+        size = norm(w)
+        if size == 0:
             return 0.0, v, i
-        v = {k: t / norm for k, t in w.items()}
+        v = {k: t / size for k, t in w.items()}
         if abs(lam - lam_prev) <= tol * max(abs(lam), 1e-30):
             break
         lam_prev = lam
     return lam, v, i
 
 
-def top_hessian_eigenvalue(loss_fn: LossFn, params: Params, *, iters: int = 200, tol: float = 1e-6,
+def top_hessian_eigenvalue(loss_fn: Loss, params: Params, *, iters: int = 200, tol: float = 1e-6,
                            generator: torch.Generator | None = None) -> HessianEig:
     """The largest eigenvalue lambda_max of the Hessian of ``loss_fn`` at ``params``.
 
@@ -146,11 +147,11 @@ def top_hessian_eigenvalue(loss_fn: LossFn, params: Params, *, iters: int = 200,
     *magnitude*; if that one is negative, a second run on H - lambda I (whose eigenvalues are
     all >= 0) finds lambda_max. Use float64 for accurate values.
     """
-    _check(params)
-    theta = _detached(params)
+    check_params(params)
+    theta = detached(params)
     v = random_direction(theta, generator, normalize=False)
-    norm = _norm(v)
-    v = {k: t / norm for k, t in v.items()}
+    size = norm(v)
+    v = {k: t / size for k, t in v.items()}
 
     def H(u: Params) -> Params:
         return objective.hvp(loss_fn, theta, u)
@@ -161,11 +162,11 @@ def top_hessian_eigenvalue(loss_fn: LossFn, params: Params, *, iters: int = 200,
         mu, v, more = _power_iteration(lambda u: {k: h - shift * u[k] for k, h in H(u).items()}, v, iters, tol)
         lam, used = mu + shift, used + more
     Hv = H(v)
-    residual = float(_norm({k: Hv[k] - lam * v[k] for k in v})) / max(abs(lam), 1e-30)
+    residual = float(norm({k: Hv[k] - lam * v[k] for k in v})) / max(abs(lam), 1e-30)
     return HessianEig(lam, v, used, residual)
 
 
-def divergence_lr(loss_fn: LossFn, params: Params, alphas: Sequence[float] | Tensor, steps: int = 20) -> DivergenceSweep:
+def divergence_lr(loss_fn: Loss, params: Params, alphas: Sequence[float] | Tensor, steps: int = 20) -> DivergenceSweep:
     """The smallest step size at which ``steps`` of gradient descent on ``loss_fn`` diverge.
 
     Runs gradient descent from ``params`` with every alpha of the sweep at once (vmapped over
@@ -175,13 +176,13 @@ def divergence_lr(loss_fn: LossFn, params: Params, alphas: Sequence[float] | Ten
     of that bound.
     alphas: (A,) step sizes, sorted increasingly. Returns a :class:`DivergenceSweep`.
     """
-    _check(params)
+    check_params(params)
     alphas = torch.as_tensor(alphas, dtype=next(iter(params.values())).dtype)
     if alphas.ndim != 1 or len(alphas) == 0 or not bool((alphas[1:] > alphas[:-1]).all()) or not bool((alphas > 0).all()):
         raise ValueError(f"alphas must be a non-empty 1-D sweep of positive, increasing step sizes, got {alphas}")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    theta = _detached(params)
+    theta = detached(params)
     with torch.no_grad():
         start = float(loss_fn(theta))
 
@@ -189,7 +190,7 @@ def divergence_lr(loss_fn: LossFn, params: Params, alphas: Sequence[float] | Ten
         p = theta
         for _ in range(steps):                        # phi <- phi - alpha grad L(phi)
             g = objective.grad(loss_fn, p)
-            p = {k: v - alpha * g[k] for k, v in p.items()}
+            p = gradient_step(p, g, alpha)
         return loss_fn(p)
 
     with torch.enable_grad():
@@ -200,7 +201,7 @@ def divergence_lr(loss_fn: LossFn, params: Params, alphas: Sequence[float] | Ten
     return DivergenceSweep(alphas, final, start, diverged, alpha_div)
 
 
-def descent_sharpness(loss_fn: LossFn, params: Params, *, lr: float, steps: int, every: int = 1,
+def descent_sharpness(loss_fn: Loss, params: Params, *, lr: float, steps: int, every: int = 1,
                       tol: float = 1e-7, generator: torch.Generator | None = None) -> DescentRun:
     """Run ``steps`` of gradient descent phi <- phi - lr grad L(phi) and watch its curvature.
 
@@ -211,10 +212,10 @@ def descent_sharpness(loss_fn: LossFn, params: Params, *, lr: float, steps: int,
     being finite the run ends there: later losses are inf and no more curvature is measured.
     Returns a :class:`DescentRun`.
     """
-    _check(params)
+    check_params(params)
     if not isinstance(steps, int) or steps < 1 or not isinstance(every, int) or every < 1:
         raise ValueError(f"steps and every must be integers >= 1, got steps={steps!r}, every={every!r}")
-    phi = _detached(params)
+    phi = detached(params)
     losses, at, sharpness = [], [], []
     for j in range(steps + 1):
         with torch.no_grad():
@@ -228,6 +229,6 @@ def descent_sharpness(loss_fn: LossFn, params: Params, *, lr: float, steps: int,
             sharpness.append(top_hessian_eigenvalue(loss_fn, phi, tol=tol, generator=generator).value)
         if j < steps:
             g = objective.grad(loss_fn, phi)
-            phi = {k: v - lr * g[k] for k, v in phi.items()}
+            phi = gradient_step(phi, g, lr)
     dtype = next(iter(phi.values())).dtype
     return DescentRun(torch.tensor(losses, dtype=dtype), torch.tensor(at), torch.tensor(sharpness, dtype=dtype))

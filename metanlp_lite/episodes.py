@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["TaskBatch", "EpisodeSampler", "sample_task_indices"]
+__all__ = ["TaskBatch", "check_task", "check_batch", "EpisodeSampler", "sample_task_indices"]
 
 
 class TaskBatch(NamedTuple):
@@ -31,6 +31,58 @@ class TaskBatch(NamedTuple):
     support_y: Tensor
     query_x: Any
     query_y: Tensor
+
+
+def check_task(x: Any, y: Any, what: str = "support") -> None:
+    """One task: x (K, ...), y (K, ...) with K >= 1."""
+    for name, t in ((f"{what}_x", x), (f"{what}_y", y)):
+        if not isinstance(t, Tensor):
+            raise ValueError(
+                f"{name} must be a tensor, got {type(t).__name__}. Texts must be embedded first "
+                f"(e.g. with metanlp_lite.text) so that {name} is a (K, D) tensor."
+            )
+        if t.ndim == 0:
+            raise ValueError(f"{name} must have a leading example dimension (K, ...), got a scalar")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{what}_x and {what}_y disagree on the number of examples: {what}_x has shape "
+            f"{tuple(x.shape)} ({x.shape[0]} examples), {what}_y has shape {tuple(y.shape)} "
+            f"({y.shape[0]} examples). Pass one target per input."
+        )
+    if x.shape[0] == 0:
+        raise ValueError(
+            f"the {what} set is empty ({what}_x has shape {tuple(x.shape)}): a task needs at least "
+            f"one {what} example" + (" to adapt on." if what == "support" else " to be scored on.")
+        )
+
+
+def check_batch(batch: Any) -> TaskBatch:
+    """A TaskBatch of T >= 1 tasks: support (T, K, ...), query (T, Q, ...)."""
+    if not isinstance(batch, tuple) or len(batch) != 4:
+        raise ValueError(
+            "expected a TaskBatch(support_x, support_y, query_x, query_y) with a leading task "
+            f"dimension, got {type(batch).__name__}"
+        )
+    batch = TaskBatch(*batch)
+    for name, t in zip(TaskBatch._fields, batch):
+        if not isinstance(t, Tensor):
+            raise ValueError(
+                f"batch.{name} must be a tensor with a leading task dimension (T, ...), got "
+                f"{type(t).__name__}. Texts must be embedded first (e.g. with metanlp_lite.text)."
+            )
+        if t.ndim < 2:
+            raise ValueError(
+                f"batch.{name} must have shape (T, K, ...) (tasks, examples, ...), got "
+                f"{tuple(t.shape)}. For a single task, add a task dimension with .unsqueeze(0)."
+            )
+    sizes = {name: t.shape[0] for name, t in zip(TaskBatch._fields, batch)}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"the four parts of the batch disagree on the number of tasks T: {sizes}")
+    if batch.support_x.shape[0] == 0:
+        raise ValueError("the batch holds no tasks (T = 0)")
+    check_task(batch.support_x[0], batch.support_y[0], "support")
+    check_task(batch.query_x[0], batch.query_y[0], "query")
+    return batch
 
 
 def sample_task_indices(

@@ -2,9 +2,9 @@
 
 Each solution sits between nbgrader's markers in a code cell::
 
-    def inner_update(params, grads, lr):
+    def reptile_update(theta, phi, eps):
         ### BEGIN SOLUTION
-        return {k: p - lr * grads[k] for k, p in params.items()}
+        return theta + eps * (phi - theta)
         ### END SOLUTION
 
 The student version keeps the cell, replaces what lies between the markers by a stub at

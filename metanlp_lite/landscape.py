@@ -31,14 +31,13 @@ What is here (computing only; figures live in :mod:`metanlp_lite.plots`):
   :func:`wilson_interval` (its 95% interval);
 - one inner step and curvature live in :mod:`metanlp_lite.curvature`: the second-order
   expansion of one step, the top Hessian eigenvalue, the step size at which gradient descent
-  diverges, sharpness along a run. (Their names stay importable from here too.)
+  diverges, sharpness along a run.
 
-Parameters are dicts ``{name: tensor}`` as in :mod:`metanlp_lite.maml`; a "batch" of
+Parameters are dicts ``{name: tensor}`` (:mod:`metanlp_lite.params`); a "batch" of
 parameters has extra leading dimensions (e.g. (T, steps + 1, *shape) for trajectories).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -46,9 +45,9 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from . import objective
+from .params import Criterion, Loss, Params, check_params, detached, flatten, unflatten
 
 __all__ = [
-    "Params",
     "Plane",
     "Projection",
     "PlaneFit",
@@ -70,8 +69,6 @@ __all__ = [
     "wilson_interval",
 ]
 
-Params = dict[str, Tensor]
-LossFn = Callable[[Params], Tensor]
 
 
 class Plane(NamedTuple):
@@ -108,13 +105,7 @@ class PlaneFit(NamedTuple):
 # Small helpers on dicts of parameters
 # ---------------------------------------------------------------------------------------
 def _check(params: Params, name: str = "params") -> None:
-    if not isinstance(params, dict) or not params:
-        raise ValueError(f"{name} must be a non-empty dict {{name: tensor}} (e.g. "
-                         f"dict(model.named_parameters())), got {type(params).__name__}")
-    for key, t in params.items():
-        if not isinstance(t, Tensor) or not t.is_floating_point():
-            raise ValueError(f"{name}[{key!r}] must be a floating-point tensor, got "
-                             f"{type(t).__name__ if not isinstance(t, Tensor) else t.dtype}")
+    check_params(params, name)
 
 
 def _check_like(a: Params, b: Params, name_a: str, name_b: str, batched: bool = False) -> None:
@@ -127,32 +118,6 @@ def _check_like(a: Params, b: Params, name_a: str, name_b: str, batched: bool = 
             want = ", ".join(map(str, a[k].shape))
             raise ValueError(f"{name_b}[{k!r}] has shape {tuple(b[k].shape)}, expected "
                              f"{'(..., ' + want if batched else '(' + want}) to match {name_a}[{k!r}]")
-
-
-def _detached(params: Params) -> Params:
-    return {k: v.detach() for k, v in params.items()}
-
-
-def _dot(a: Params, b: Params) -> Tensor:
-    return sum((a[k] * b[k]).sum() for k in a)
-
-
-def _norm(a: Params) -> Tensor:
-    return torch.sqrt(_dot(a, a))
-
-
-def _flatten(params: Params, like: Params) -> Tensor:
-    """(..., *shape) per name -> (..., P), in the order of ``like``."""
-    return torch.cat([params[k].reshape(*params[k].shape[:params[k].ndim - like[k].ndim], -1) for k in like], -1)
-
-
-def _unflatten(flat: Tensor, like: Params) -> Params:
-    """(P,) -> {name: shape of like[name]}."""
-    out, i = {}, 0
-    for k, v in like.items():
-        out[k] = flat[i:i + v.numel()].reshape(v.shape)
-        i += v.numel()
-    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -194,7 +159,7 @@ def random_direction(params: Params, generator: torch.Generator | None = None, *
     (:func:`filter_normalize`) unless ``normalize=False``."""
     _check(params)
     d = {k: torch.randn(v.shape, generator=generator, dtype=v.dtype, device=v.device) for k, v in params.items()}
-    return filter_normalize(d, _detached(params), bias=bias) if normalize else d
+    return filter_normalize(d, detached(params), bias=bias) if normalize else d
 
 
 def random_plane(params: Params, generator: torch.Generator | None = None, *, bias: str = "zero") -> Plane:
@@ -203,7 +168,7 @@ def random_plane(params: Params, generator: torch.Generator | None = None, *, bi
     As in Li et al. the two directions are not orthogonalised: in high dimension two random
     vectors are nearly orthogonal already (cosine ~ 1/sqrt(P)).
     """
-    theta = _detached(params)
+    theta = detached(params)
     return Plane(theta, random_direction(theta, generator, bias=bias), random_direction(theta, generator, bias=bias))
 
 
@@ -223,8 +188,8 @@ def pca_plane(trajectories: Params, origin: Params, generator: torch.Generator |
     _check(origin, "origin")
     _check(trajectories, "trajectories")
     _check_like(origin, trajectories, "origin", "trajectories", batched=True)
-    theta = _detached(origin)
-    D = _flatten({k: v.detach() for k, v in trajectories.items()}, theta) - _flatten(theta, theta)
+    theta = detached(origin)
+    D = flatten({k: v.detach() for k, v in trajectories.items()}, theta) - flatten(theta, theta)
     D = D.reshape(-1, D.shape[-1])                       # (N, P)
     total = (D ** 2).sum()
     if not total > 0:
@@ -245,7 +210,7 @@ def pca_plane(trajectories: Params, origin: Params, generator: torch.Generator |
             sign = torch.sign(v[v.abs().argmax()])
         dirs[i] = v * sign
     explained = torch.stack([((D @ v) ** 2).sum() / total for v in dirs])
-    return Plane(theta, _unflatten(dirs[0], theta), _unflatten(dirs[1], theta)), explained
+    return Plane(theta, unflatten(dirs[0], theta), unflatten(dirs[1], theta)), explained
 
 
 def plane_point(plane: Plane, xi1: float | Tensor, xi2: float | Tensor) -> Params:
@@ -273,7 +238,7 @@ def grid_around(coords: Tensor, n: int = 41, margin: float = 0.3) -> tuple[Tenso
 # ---------------------------------------------------------------------------------------
 # Losses as functions of the parameters
 # ---------------------------------------------------------------------------------------
-def loss_of(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> LossFn:
+def loss_of(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Criterion) -> Loss:
     """params -> loss_fn(model(x; params), y) for one task: x (K, ...), y (K, ...) -> scalar."""
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x has {x.shape[0]} examples (shape {tuple(x.shape)}) but y has {y.shape[0]} "
@@ -285,7 +250,7 @@ def loss_of(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, T
     return loss
 
 
-def task_losses(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> LossFn:
+def task_losses(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Criterion) -> Loss:
     """params -> the loss of each of T tasks, (T,): x (T, K, ...), y (T, K, ...), vmapped over tasks.
 
     The same parameters are used for every task (e.g. one grid point of a landscape).
@@ -301,7 +266,7 @@ def task_losses(model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable[[Tenso
 
 
 def per_task_losses(model: nn.Module, params: Params, x: Tensor, y: Tensor,
-                    loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+                    loss_fn: Criterion) -> Tensor:
     """The loss of each task with its *own* parameters (e.g. adapted ones), (T,).
 
     params: {name: (T, *shape)} (e.g. ``{k: v[:, -1] for k, v in trajectories.items()}``, the
@@ -314,10 +279,10 @@ def per_task_losses(model: nn.Module, params: Params, x: Tensor, y: Tensor,
     if bad:
         raise ValueError(f"params must have a leading task dimension T = {x.shape[0]} (the tasks of x), got {bad}")
     with torch.no_grad():
-        return vmap(lambda p, xi, yi: loss_fn(functional_call(model, p, (xi,)), yi))(_detached(params), x, y)
+        return vmap(lambda p, xi, yi: loss_fn(functional_call(model, p, (xi,)), yi))(detached(params), x, y)
 
 
-def grid_losses(loss_fn: LossFn, plane: Plane, xi1: Tensor, xi2: Tensor,
+def grid_losses(loss_fn: Loss, plane: Plane, xi1: Tensor, xi2: Tensor,
                 chunk_size: int | None = None) -> Tensor:
     """The loss at every point theta + xi1[j] d1 + xi2[i] d2 of a grid, all at once.
 
@@ -335,7 +300,7 @@ def grid_losses(loss_fn: LossFn, plane: Plane, xi1: Tensor, xi2: Tensor,
         raise ValueError(f"xi1 and xi2 must be 1-D grids, got shapes {tuple(xi1.shape)} and {tuple(xi2.shape)}")
     dtype = next(iter(plane.origin.values())).dtype
     B, A = torch.meshgrid(xi2.to(dtype), xi1.to(dtype), indexing="ij")       # (nb, na) each
-    origin, d1, d2 = _detached(plane.origin), _detached(plane.d1), _detached(plane.d2)
+    origin, d1, d2 = detached(plane.origin), detached(plane.d1), detached(plane.d2)
 
     def at(a: Tensor, b: Tensor) -> Tensor:
         return loss_fn({k: o + a * d1[k] + b * d2[k] for k, o in origin.items()})
@@ -350,7 +315,7 @@ def grid_losses(loss_fn: LossFn, plane: Plane, xi1: Tensor, xi2: Tensor,
 # Inner-loop trajectories and paths
 # ---------------------------------------------------------------------------------------
 def inner_trajectories(model: nn.Module, params: Params, support_x: Tensor, support_y: Tensor, *,
-                       lr: float, steps: int, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Params:
+                       lr: float, steps: int, loss_fn: Criterion) -> Params:
     """Every iterate phi_0 = theta, phi_1, ..., phi_k of the inner loop, for T tasks at once.
 
     support_x (T, K, ...), support_y (T, K, ...); plain gradient descent with step ``lr``
@@ -361,7 +326,7 @@ def inner_trajectories(model: nn.Module, params: Params, support_x: Tensor, supp
     if support_x.ndim < 2 or support_x.shape[:2] != support_y.shape[:2]:
         raise ValueError(f"support_x and support_y must be (T, K, ...) with the same T and K, got "
                          f"{tuple(support_x.shape)} and {tuple(support_y.shape)}")
-    theta = _detached(params)
+    theta = detached(params)
 
     def one_task(x: Tensor, y: Tensor) -> Params:
         path = objective.inner_trajectory(theta, loss_of(model, x, y, loss_fn), lr, steps)
@@ -369,7 +334,7 @@ def inner_trajectories(model: nn.Module, params: Params, support_x: Tensor, supp
 
     with torch.enable_grad():
         traj = vmap(one_task)(support_x, support_y)
-    return _detached(traj)
+    return detached(traj)
 
 
 def project(points: Params, plane: Plane) -> Projection:
@@ -380,11 +345,11 @@ def project(points: Params, plane: Plane) -> Projection:
     is right for non-orthogonal directions too (random planes). Returns Projection(coords
     (..., 2), distance (...,)) where distance is ||p - (theta + c1 d1 + c2 d2)||.
     """
-    origin = _detached(plane.origin)
+    origin = detached(plane.origin)
     _check_like(origin, points, "plane.origin", "points", batched=True)
-    o = _flatten(origin, origin)
-    P = _flatten({k: v.detach() for k, v in points.items()}, origin) - o       # (..., P)
-    D = torch.stack([_flatten(_detached(plane.d1), origin), _flatten(_detached(plane.d2), origin)])  # (2, P)
+    o = flatten(origin, origin)
+    P = flatten({k: v.detach() for k, v in points.items()}, origin) - o       # (..., P)
+    D = torch.stack([flatten(detached(plane.d1), origin), flatten(detached(plane.d2), origin)])  # (2, P)
     G = D @ D.T
     if torch.linalg.matrix_rank(G) < 2:
         raise ValueError("the plane's directions d1 and d2 are parallel (or zero): they do not span a plane")
@@ -401,21 +366,21 @@ def plane_fit(trajectories: Params, plane: Plane) -> PlaneFit:
     A plot of the plane shows each point at its projection, so lengths read off it are
     ``in_plane`` lengths; ``off_plane`` is what it cannot show. Returns a :class:`PlaneFit`.
     """
-    origin = _detached(plane.origin)
+    origin = detached(plane.origin)
     _check_like(origin, trajectories, "plane.origin", "trajectories", batched=True)
     if any(trajectories[k].ndim < origin[k].ndim + 1 for k in origin):
         raise ValueError("trajectories need a dimension along each trajectory: {name: (..., S + 1, *shape)}")
     proj = project(trajectories, plane)
-    D = torch.stack([_flatten(_detached(plane.d1), origin), _flatten(_detached(plane.d2), origin)])  # (2, P)
+    D = torch.stack([flatten(detached(plane.d1), origin), flatten(detached(plane.d2), origin)])  # (2, P)
     in_plane = (proj.coords @ D).norm(dim=-1)
-    length = (_flatten({k: v.detach() for k, v in trajectories.items()}, origin) - _flatten(origin, origin)).norm(dim=-1)
+    length = (flatten({k: v.detach() for k, v in trajectories.items()}, origin) - flatten(origin, origin)).norm(dim=-1)
     total = (length ** 2).sum(-1)
     if not bool((total > 0).all()):
         raise ValueError("a trajectory never leaves the plane's origin: the fraction it explains is undefined")
     return PlaneFit((in_plane ** 2).sum(-1) / total, in_plane, proj.distance, length)
 
 
-def path_losses(loss_fn: LossFn, trajectory: Params, points_per_step: int = 10) -> tuple[Tensor, Tensor]:
+def path_losses(loss_fn: Loss, trajectory: Params, points_per_step: int = 10) -> tuple[Tensor, Tensor]:
     """The loss along the polygonal path phi_0 -> phi_1 -> ... -> phi_k of one task.
 
     trajectory: {name: (steps + 1, *shape)} (one task of :func:`inner_trajectories`).
@@ -434,7 +399,7 @@ def path_losses(loss_fn: LossFn, trajectory: Params, points_per_step: int = 10) 
     s = torch.linspace(0, steps, steps * points_per_step + 1, dtype=dtype)
     j = s.floor().long().clamp(max=steps - 1)
     t = s - j
-    traj = _detached(trajectory)
+    traj = detached(trajectory)
 
     def at(ji: Tensor, ti: Tensor) -> Tensor:
         return loss_fn({k: v[ji] + ti * (v[ji + 1] - v[ji]) for k, v in traj.items()})
@@ -471,16 +436,3 @@ def wilson_interval(fraction: Tensor | float, n: int, z: float = 1.96) -> Tensor
     centre = (p + z ** 2 / (2 * n)) / (1 + z ** 2 / n)
     half = z * torch.sqrt(p * (1 - p) / n + z ** 2 / (4 * n ** 2)) / (1 + z ** 2 / n)
     return torch.stack([centre - half, centre + half]).clamp(0, 1)      # clamp: rounding at p = 0 or 1
-
-
-# Names that moved to metanlp_lite.curvature stay importable from here (code written against
-# the older layout keeps working); new code imports them from metanlp_lite.curvature.
-_MOVED = frozenset({"HessianEig", "DivergenceSweep", "StepExpansion", "DescentRun", "one_step_expansion", "top_hessian_eigenvalue", "divergence_lr", "descent_sharpness"})
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        from . import curvature
-
-        return getattr(curvature, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,10 +13,11 @@ and the meta-objective is its average over tasks. By the chain rule its exact gr
 applied right to left with Hessian-vector products, so no Hessian is ever formed.
 First-order MAML keeps only grad L_q(phi); Reptile moves theta toward phi.
 
-Parameters (``Params``) are either one flat tensor of shape (P,) or a dict of tensors
-(e.g. ``dict(model.named_parameters())`` used with ``torch.func.functional_call``); every
-function returns the same structure it was given. A loss (``LossFn``) is any function of
-such parameters that returns a scalar tensor of shape ().
+Parameters are either one flat tensor of shape (P,) or a dict of tensors
+(:data:`~metanlp_lite.params.Params`, e.g. ``dict(model.named_parameters())`` used with
+``torch.func.functional_call``); every function returns the same structure it was given. A
+loss (:data:`~metanlp_lite.params.Loss`) is any function of such parameters that returns a
+scalar tensor of shape (). The inner step is :func:`metanlp_lite.params.gradient_step`.
 
 The quadratic-task family L_T(theta) = 1/2 (theta - c_T)^T A_T (theta - c_T) has a closed-form
 meta-objective and optimum (``maml_optimum_quadratic``), which differs from the optimum of
@@ -29,15 +30,12 @@ Schulman (2018), On First-Order Meta-Learning Algorithms; Rajeswaran, Finn, Kaka
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Union
-
 import torch
 from torch import Tensor
 
+from .params import Loss, Params, check_params, gradient_step, tree_map
+
 __all__ = [
-    "Params",
-    "LossFn",
     "grad",
     "hvp",
     "inner_update",
@@ -58,37 +56,16 @@ __all__ = [
     "maml_optimum_quadratic",
 ]
 
-Params = Union[Tensor, dict[str, Tensor]]
-LossFn = Callable[[Params], Tensor]
 
 
 # ---------------------------------------------------------------------------------------
 # Small helpers on parameters (a tensor or a dict of tensors)
 # ---------------------------------------------------------------------------------------
-def _check_params(params: Params, name: str = "params") -> None:
-    if isinstance(params, Tensor):
-        tensors = {"": params}
-    elif isinstance(params, dict) and params:
-        tensors = params
-    else:
-        raise ValueError(
-            f"{name} must be a flat tensor of shape (P,) or a non-empty dict of tensors, "
-            f"got {type(params).__name__}"
-        )
-    for key, t in tensors.items():
-        where = f"{name}[{key!r}]" if key else name
-        if not isinstance(t, Tensor):
-            raise ValueError(f"{where} must be a tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise ValueError(f"{where} must be a floating-point tensor, got dtype {t.dtype}; use .double()")
-    if isinstance(params, Tensor) and params.ndim != 1:
-        raise ValueError(
-            f"a flat {name} tensor must have shape (P,), got {tuple(params.shape)}; "
-            f"flatten it (.reshape(-1)) or pass a dict of tensors"
-        )
+def _check_params(params: Params | Tensor, name: str = "params") -> None:
+    check_params(params, name, flat_ok=True)
 
 
-def _check_same_structure(a: Params, b: Params, name_a: str, name_b: str) -> None:
+def _check_same_structure(a: Params | Tensor, b: Params | Tensor, name_a: str, name_b: str) -> None:
     if isinstance(a, Tensor) != isinstance(b, Tensor):
         raise ValueError(f"{name_a} and {name_b} must both be tensors or both be dicts")
     pairs = [("", a, b)] if isinstance(a, Tensor) else None
@@ -105,14 +82,7 @@ def _check_same_structure(a: Params, b: Params, name_a: str, name_b: str) -> Non
             )
 
 
-def _map(fn: Callable[..., Tensor], *trees: Params) -> Params:
-    """Apply ``fn`` leaf by leaf to tensors or to dicts with the same keys."""
-    if isinstance(trees[0], Tensor):
-        return fn(*trees)
-    return {k: fn(*(t[k] for t in trees)) for k in trees[0]}
-
-
-def _leaves(params: Params) -> list[Tensor]:
+def _leaves(params: Params | Tensor) -> list[Tensor]:
     return [params] if isinstance(params, Tensor) else [params[k] for k in params]
 
 
@@ -123,10 +93,10 @@ def _check_step(alpha: float, steps: int) -> None:
         raise ValueError(f"the inner step size alpha must be a finite number >= 0, got {alpha!r}")
 
 
-def _scalar(loss_fn: LossFn) -> LossFn:
+def _scalar(loss_fn: Loss) -> Loss:
     """``loss_fn``, checked to return a scalar (the transforms below need one)."""
 
-    def checked(params: Params) -> Tensor:
+    def checked(params: Params | Tensor) -> Tensor:
         out = loss_fn(params)
         if not isinstance(out, Tensor) or out.ndim != 0:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
@@ -142,7 +112,7 @@ def _scalar(loss_fn: LossFn) -> LossFn:
 # ---------------------------------------------------------------------------------------
 # Gradients and Hessian-vector products
 # ---------------------------------------------------------------------------------------
-def grad(loss_fn: LossFn, params: Params) -> Params:
+def grad(loss_fn: Loss, params: Params | Tensor) -> Params | Tensor:
     """The gradient of ``loss_fn`` at ``params``; same structure and shapes as ``params``.
 
     Uses ``torch.func.grad``, so it can itself be differentiated (that is how
@@ -152,7 +122,7 @@ def grad(loss_fn: LossFn, params: Params) -> Params:
     return torch.func.grad(_scalar(loss_fn))(params)
 
 
-def hvp(loss_fn: LossFn, params: Params, v: Params) -> Params:
+def hvp(loss_fn: Loss, params: Params | Tensor, v: Params | Tensor) -> Params | Tensor:
     """The Hessian-vector product (hess loss_fn)(params) @ v, without forming the Hessian.
 
     Pearlmutter's trick: H v = grad_theta < grad L(theta), v >, a second backward pass, so it
@@ -163,7 +133,7 @@ def hvp(loss_fn: LossFn, params: Params, v: Params) -> Params:
     _check_params(v, "v")
     _check_same_structure(params, v, "params", "v")
 
-    def directional_derivative(p: Params) -> Tensor:
+    def directional_derivative(p: Params | Tensor) -> Tensor:
         g = torch.func.grad(_scalar(loss_fn))(p)
         return sum((gi * vi).sum() for gi, vi in zip(_leaves(g), _leaves(v)))
 
@@ -173,7 +143,7 @@ def hvp(loss_fn: LossFn, params: Params, v: Params) -> Params:
 # ---------------------------------------------------------------------------------------
 # The inner update and the meta-loss
 # ---------------------------------------------------------------------------------------
-def inner_trajectory(params: Params, support_loss: LossFn, alpha: float, steps: int = 1) -> list[Params]:
+def inner_trajectory(params: Params | Tensor, support_loss: Loss, alpha: float, steps: int = 1) -> list[Params | Tensor]:
     """The inner-loop iterates [phi_0 = theta, phi_1, ..., phi_k] (k = ``steps``).
 
     phi_{j+1} = phi_j - alpha * grad support_loss(phi_j). Each entry has the structure of ``params``.
@@ -183,11 +153,11 @@ def inner_trajectory(params: Params, support_loss: LossFn, alpha: float, steps: 
     path = [params]
     for _ in range(steps):
         g = grad(support_loss, path[-1])
-        path.append(_map(lambda p, gi: p - alpha * gi, path[-1], g))
+        path.append(gradient_step(path[-1], g, alpha))
     return path
 
 
-def inner_update(params: Params, support_loss: LossFn, alpha: float, steps: int = 1) -> Params:
+def inner_update(params: Params | Tensor, support_loss: Loss, alpha: float, steps: int = 1) -> Params | Tensor:
     """The adapted parameters phi_T(theta) after ``steps`` gradient steps of size ``alpha`` on the support loss.
 
     One step: phi = theta - alpha * grad L_s(theta). Same structure and shapes as ``params``.
@@ -196,7 +166,7 @@ def inner_update(params: Params, support_loss: LossFn, alpha: float, steps: int 
     return inner_trajectory(params, support_loss, alpha, steps)[-1]
 
 
-def meta_loss(params: Params, support_loss: LossFn, query_loss: LossFn, alpha: float, steps: int = 1) -> Tensor:
+def meta_loss(params: Params | Tensor, support_loss: Loss, query_loss: Loss, alpha: float, steps: int = 1) -> Tensor:
     """The meta-loss of one task, L_q(phi(theta)): scalar tensor of shape ().
 
     The meta-objective is the mean of this over tasks. Differentiable with respect to ``params``.
@@ -207,8 +177,8 @@ def meta_loss(params: Params, support_loss: LossFn, query_loss: LossFn, alpha: f
 # ---------------------------------------------------------------------------------------
 # Meta-gradients: exact (chain rule with HVPs), autograd, first-order, Reptile
 # ---------------------------------------------------------------------------------------
-def meta_gradient(params: Params, support_loss: LossFn, query_loss: LossFn, alpha: float,
-                  steps: int = 1) -> Params:
+def meta_gradient(params: Params | Tensor, support_loss: Loss, query_loss: Loss, alpha: float,
+                  steps: int = 1) -> Params | Tensor:
     """The exact gradient of :func:`meta_loss` by the chain rule, with Hessian-vector products.
 
     One step:  (I - alpha H(theta)) grad L_q(phi),  H = hess L_s.
@@ -221,12 +191,12 @@ def meta_gradient(params: Params, support_loss: LossFn, query_loss: LossFn, alph
     g = grad(query_loss, path[-1])
     for phi_j in reversed(path[:-1]):
         hg = hvp(support_loss, phi_j, g)
-        g = _map(lambda gi, hi: gi - alpha * hi, g, hg)
+        g = tree_map(lambda gi, hi: gi - alpha * hi, g, hg)
     return g
 
 
-def meta_gradient_autograd(params: Params, support_loss: LossFn, query_loss: LossFn, alpha: float,
-                           steps: int = 1) -> Params:
+def meta_gradient_autograd(params: Params | Tensor, support_loss: Loss, query_loss: Loss, alpha: float,
+                           steps: int = 1) -> Params | Tensor:
     """The gradient of :func:`meta_loss` by automatic differentiation through the unrolled inner loop.
 
     A second, independent route to the exact (second-order) meta-gradient; same structure as ``params``.
@@ -235,8 +205,8 @@ def meta_gradient_autograd(params: Params, support_loss: LossFn, query_loss: Los
     return torch.func.grad(lambda p: meta_loss(p, support_loss, query_loss, alpha, steps))(params)
 
 
-def first_order_meta_gradient(params: Params, support_loss: LossFn, query_loss: LossFn, alpha: float,
-                              steps: int = 1) -> Params:
+def first_order_meta_gradient(params: Params | Tensor, support_loss: Loss, query_loss: Loss, alpha: float,
+                              steps: int = 1) -> Params | Tensor:
     """First-order MAML: grad L_q evaluated at phi, i.e. :func:`meta_gradient` with every H set to 0.
 
     Good when alpha * (curvature of L_s) is small, since then every factor (I - alpha H) is close to I.
@@ -246,7 +216,7 @@ def first_order_meta_gradient(params: Params, support_loss: LossFn, query_loss: 
     return grad(query_loss, phi)
 
 
-def reptile_gradient(params: Params, support_loss: LossFn, alpha: float, steps: int = 1) -> Params:
+def reptile_gradient(params: Params | Tensor, support_loss: Loss, alpha: float, steps: int = 1) -> Params | Tensor:
     """Reptile's update direction theta - phi (Nichol et al., 2018), used like a gradient.
 
     The Reptile update theta <- theta - epsilon * (theta - phi) = theta + epsilon * (phi - theta)
@@ -255,13 +225,13 @@ def reptile_gradient(params: Params, support_loss: LossFn, alpha: float, steps: 
     Same structure as ``params``.
     """
     phi = inner_update(params, support_loss, alpha, steps)
-    return _map(torch.sub, params, phi)
+    return tree_map(torch.sub, params, phi)
 
 
 # ---------------------------------------------------------------------------------------
 # Checking gradients
 # ---------------------------------------------------------------------------------------
-def finite_difference_grad(fn: Callable[[Params], Tensor], params: Params, eps: float = 1e-6) -> Params:
+def finite_difference_grad(fn: Loss, params: Params | Tensor, eps: float = 1e-6) -> Params | Tensor:
     """Central finite differences (fn(theta + eps e_i) - fn(theta - eps e_i)) / (2 eps), for every i.
 
     Costs 2P evaluations of ``fn``; use float64 (truncation error O(eps^2), rounding O(1e-16 / eps)).
@@ -279,7 +249,7 @@ def finite_difference_grad(fn: Callable[[Params], Tensor], params: Params, eps: 
             step[i] = eps
             step = step.reshape(base.shape)
 
-            def at(sign: float) -> Params:
+            def at(sign: float) -> Params | Tensor:
                 moved = base + sign * step
                 return moved if key is None else {**params, key: moved}
 
@@ -291,7 +261,7 @@ def finite_difference_grad(fn: Callable[[Params], Tensor], params: Params, eps: 
     return {k: leaf_grad(k) for k in params}
 
 
-def relative_error(estimate: Params, reference: Params) -> float:
+def relative_error(estimate: Params | Tensor, reference: Params | Tensor) -> float:
     """||estimate - reference|| / ||reference|| over all entries (the plain difference if reference is 0)."""
     _check_same_structure(estimate, reference, "estimate", "reference")
     diff = math.sqrt(sum(float(((a - b) ** 2).sum()) for a, b in zip(_leaves(estimate), _leaves(reference))))
@@ -317,7 +287,7 @@ def _check_theta(theta: Tensor, d: int) -> None:
         raise ValueError(f"theta must have shape (..., d) with d = {d}, got {tuple(theta.shape)}")
 
 
-def quadratic_loss(A: Tensor, c: Tensor) -> LossFn:
+def quadratic_loss(A: Tensor, c: Tensor) -> Loss:
     """The loss of one quadratic task, theta -> 1/2 (theta - c)^T A (theta - c).
 
     A: (d, d) symmetric, c: (d,); the returned function maps theta (d,) to a scalar.

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import sample_sinusoid_tasks
-from .maml import MAML, Reptile, _Learner, meta_train
+from .maml import MAML, Reptile, meta_train
 from .reproducible import init_linear_
 
 __all__ = ["sinusoid_mlp", "SINUSOID_METHODS", "train_sinusoid"]
@@ -63,7 +63,7 @@ def train_sinusoid(method: str, n_iters: int = 2000, seed: int = 0, *, meta_batc
     cfg = {**SINUSOID_METHODS[method], **overrides}
     model = sinusoid_mlp(hidden, dtype, seed=seed)
     if cfg["kind"] == "reptile":
-        learner: _Learner = Reptile(model, cfg["inner_lr"], cfg["inner_steps"], loss_fn=F.mse_loss)
+        learner: MAML | Reptile = Reptile(model, cfg["inner_lr"], cfg["inner_steps"], loss_fn=F.mse_loss)
     else:
         learner = MAML(model, cfg["inner_lr"], cfg["inner_steps"], first_order=cfg["first_order"],
                        loss_fn=F.mse_loss)

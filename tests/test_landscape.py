@@ -332,12 +332,3 @@ def test_descent_sharpness_on_a_quadratic():
     assert math.isinf(float(blown.losses[-1])) and len(blown.losses) == 401 and blown.at[-1] < 400
     with pytest.raises(ValueError, match="every"):
         curvature.descent_sharpness(loss, {"x": torch.ones(3, dtype=DTYPE)}, lr=0.1, steps=3, every=0)
-
-
-def test_names_that_moved_to_curvature_still_import_from_landscape():
-    """The curvature functions moved to metanlp_lite.curvature (issue 12); old code keeps working."""
-    for name in ("HessianEig", "DivergenceSweep", "StepExpansion", "DescentRun", "one_step_expansion",
-                 "top_hessian_eigenvalue", "divergence_lr", "descent_sharpness"):
-        assert getattr(ls, name) is getattr(curvature, name)
-    with pytest.raises(AttributeError):
-        ls.no_such_name

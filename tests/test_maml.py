@@ -427,14 +427,3 @@ def test_norm_layers_get_exact_second_order_gradients_batched(norm):
     fo = MAML(model, 0.1, 2, first_order=True, loss_fn=F.mse_loss)
     torch.testing.assert_close(flat(grads(fo.meta_loss(b), model)), flat(grads(fo.meta_loss_loop(b), model)),
                                rtol=0, atol=1e-12)
-
-
-def test_sinusoid_names_still_import_from_maml():
-    """The sinusoid benchmark moved to metanlp_lite.sinusoid (issue 12); old imports keep working."""
-    import metanlp_lite.maml as maml
-    import metanlp_lite.sinusoid as sinusoid
-
-    for name in ("sinusoid_mlp", "SINUSOID_METHODS", "train_sinusoid"):
-        assert getattr(maml, name) is getattr(sinusoid, name)
-    with pytest.raises(AttributeError):
-        maml.no_such_name
