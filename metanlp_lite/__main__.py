@@ -1,8 +1,9 @@
 """Command line: ``python -m metanlp_lite prefetch``.
 
-Downloads (or finds offline) both datasets, the published class splits and the sentence
-encoder, and fills the embedding cache (and the token states of notebook 05), so that every
-notebook afterwards runs without network and without encoding. Binder's ``postBuild`` runs it; so can an instructor before a lab.
+Downloads (or finds offline) every registered dataset (``metanlp_lite.data.DATASETS``), their
+published class splits and the sentence encoder, and fills the embedding cache (and the token
+states of notebook 05), so that every notebook afterwards runs without network and without
+encoding. Binder's ``postBuild`` runs it; so can an instructor before a lab.
 The embeddings are saved as they are computed, so an interrupted prefetch (Ctrl-C, a memory
 limit) resumes where it stopped when run again, with the same vectors to the last bit.
 """
@@ -15,7 +16,7 @@ import sys
 def prefetch(datasets: list[str], embeddings: bool, states: bool = True) -> None:
     """Fetch ``datasets`` and their class splits; with ``embeddings``, fill the embedding cache, and
     with ``states`` too the token-state cache of notebook 05 (the encoder's first five layers)."""
-    from .data import class_splits, load_intents, pretty_label
+    from .data import DATASETS, PUBLISHED_SPLITS, class_splits, load_intents, pretty_label
     from .fewshot.features import BLOCK_LAYERS
     from .text import embed, load_encoder
     from .transformer import token_states
@@ -24,8 +25,9 @@ def prefetch(datasets: list[str], embeddings: bool, states: bool = True) -> None
     for name in datasets:
         ds = load_intents(name)
         print(f"{name}: {len(ds)} utterances, {ds.features['label'].num_classes} intents", file=sys.stderr)
-        for split in ("01", "02", "03", "04", "05"):
-            class_splits(ds, split)
+        if DATASETS[ds.info.dataset_name].split_folder is not None:  # it has published class splits
+            for split in PUBLISHED_SPLITS:
+                class_splits(ds, split)
         if embeddings:
             embed(list(ds["text"]), encoder)
             # the label names too ("book flight"), on their own as make_pools embeds them: otherwise
@@ -38,10 +40,12 @@ def prefetch(datasets: list[str], embeddings: bool, states: bool = True) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .data import DATASETS
+
     parser = argparse.ArgumentParser(prog="python -m metanlp_lite", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prefetch", help="fetch the data and the encoder, and fill the embedding cache")
-    p.add_argument("--datasets", nargs="+", default=["clinc150", "banking77"], choices=["clinc150", "banking77"])
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     p.add_argument("--no-embeddings", action="store_true", help="skip encoding the datasets")
     p.add_argument("--no-token-states", action="store_true", help="skip notebook 05's token states")
     args = parser.parse_args(argv)

@@ -1,4 +1,8 @@
-"""Data: sinusoid regression tasks (Finn et al., 2017) and real intent-classification datasets."""
+"""Data: sinusoid regression tasks (Finn et al., 2017) and real intent-classification datasets.
+
+Each named intent dataset is one :class:`DatasetSpec`, written next to its reader and added to the
+registry :data:`DATASETS` by :func:`register`: :func:`load_intents` and :func:`class_splits` know no other.
+"""
 from __future__ import annotations
 
 import csv
@@ -6,11 +10,13 @@ import json
 import math
 import os
 import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from datasets import ClassLabel, Dataset, DatasetInfo, Features, Value
+from datasets import ClassLabel, Dataset, DatasetInfo, Features, Value, load_dataset
 from torch import Tensor
 
 from .episodes import TaskBatch
@@ -62,26 +68,86 @@ def sample_sinusoid_tasks(n_tasks: int, k_support: int = 10, k_query: int = 10,
 
 
 # ---------------------------------------------------------------------------------------
-# Intent classification: CLINC150 and BANKING77 (or the user's own CSV / JSONL)
+# Intent classification: the registered datasets (CLINC150, BANKING77) or the user's CSV / JSONL
 # ---------------------------------------------------------------------------------------
-# Where the data comes from, in order: a local folder (argument ``data_dir`` or the
-# environment variable METANLP_DATA_DIR) laid out like
-#     clinc150/data_full.json, banking77/{train,test}.csv + categories.json,
-#     splits/{clinc150,banking77}/0N/labels.{train,valid,test}.txt
-# and otherwise the Hugging Face hub, cached the usual way.
+# Where a registered dataset comes from, in order: a local folder (argument ``data_dir`` or the
+# environment variable METANLP_DATA_DIR) laid out like clinc150/data_full.json, banking77/train.csv,
+# splits/{clinc150,banking77}/0N/labels.{train,valid,test}.txt; then its online source (for both
+# the Hugging Face hub, cached the usual way).
 DATA_DIR_ENV = "METANLP_DATA_DIR"
-HUB_IDS = {"clinc150": ("clinc/clinc_oos", "plus"), "banking77": ("PolyAI/banking77", None)}
-DOWNLOAD_SIZES = {"clinc150": "about 2.5 MB", "banking77": "about 1 MB"}
 OUT_OF_SCOPE = "oos"
 # The published class-disjoint meta-splits of ProtAugment (Dopierre et al., ACL 2021),
 # fetched from their repository when no local folder holds them.
 SPLITS_URL = ("https://raw.githubusercontent.com/tdopierre/ProtAugment/4233bbae/"
               "data/{folder}/few_shot/{split}/labels.{part}.txt")
-SPLIT_FOLDERS = {"clinc150": "OOS", "banking77": "BANKING77"}
+PUBLISHED_SPLITS = ("01", "02", "03", "04", "05")
 TEXT_COLUMNS = ("text", "sentence", "utterance", "query", "question", "input", "content")
 LABEL_COLUMNS = ("label", "intent", "category", "class", "labels", "target")
 
-# CLINC150's 10 domains and their 15 intents each (Larson et al., EMNLP 2019, CC BY 3.0;
+Rows = tuple[list[str], list[str]]  # (texts, intent names), one of each per utterance
+
+
+class ClassSplit(NamedTuple):
+    """Class-disjoint meta-splits: lists of label names for meta-train, meta-val and meta-test."""
+
+    train: list[str]
+    val: list[str]
+    test: list[str]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One named dataset, all the package knows of it; :func:`register` adds it to :data:`DATASETS`.
+
+    A family (e.g. xSID's languages, ``"xsid:de"``) registers one spec per member sharing a
+    ``folder``, each with its reader (``functools.partial``) and its ``fetch_online``.
+    """
+
+    name: str  # what load_intents takes; also dataset.info.dataset_name
+    display: str  # the name in messages: "CLINC150"
+    read_local: Callable[[Path], Rows]  # its local folder -> (texts, intents)
+    files: tuple[str, ...]  # what that folder holds, for messages
+    download_size: str  # for messages: "about 1 MB"
+    folder: str = ""  # the local folder under the data folder (default: name)
+    aliases: tuple[str, ...] = ()  # other names load_intents takes (case, "-" and "_" ignored)
+    hub_id: str | None = None  # online, by default: all splits of this Hugging Face hub dataset,
+    hub_config: str | None = None  # in this config,
+    hub_label_column: str = "label"  # the intents in this ClassLabel column,
+    hub_revision_fallback: str | None = None  # retried at this revision if loading fails
+    fetch_online: Callable[[DatasetSpec], Rows] | None = None  # or another source: spec -> (texts, intents)
+    source: str = ""  # where fetch_online downloads from, for messages (default: the hub dataset)
+    split_folder: str | None = None  # its folder in ProtAugment's published splits (SPLITS_URL), if any
+    default_split: str = "random"  # class_splits' default
+    named_splits: Mapping[str, ClassSplit] = field(default_factory=dict)  # its own, by name: "domains"
+    columns: Mapping[str, Callable[[str], str]] = field(default_factory=dict)  # extra ones, of the intent
+
+    def __post_init__(self) -> None:
+        if (self.fetch_online is None) == (self.hub_id is None) or (self.fetch_online and not self.source):
+            raise ValueError(f"dataset {self.name!r}: give either hub_id, or fetch_online and source")
+        object.__setattr__(self, "folder", self.folder or self.name)
+        object.__setattr__(self, "source", self.source or f"the hub dataset '{self.hub_id}'")
+
+
+DATASETS: dict[str, DatasetSpec] = {}  # the named datasets, by name, in the order registered
+_IGNORED = str.maketrans("", "", "-_")  # in dataset names
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    """Add ``spec`` to :data:`DATASETS` (replacing one of the same name); returns it."""
+    for n in (spec.name, *spec.aliases):
+        if (other := _find(n)) is not None and other.name != spec.name:
+            raise ValueError(f"dataset name {n!r} is taken by {other.name!r}")
+    DATASETS[spec.name] = spec
+    return spec
+
+
+def _find(name: str) -> DatasetSpec | None:
+    """The registered dataset called ``name`` or one of its aliases (case, "-" and "_" ignored)."""
+    names = {n.lower().translate(_IGNORED): s for s in DATASETS.values() for n in (s.name, *s.aliases)}
+    return names.get(name.lower().translate(_IGNORED))
+
+
+# CLINC150: its 10 domains and their 15 intents each (Larson et al., EMNLP 2019, CC BY 3.0;
 # the same as clinc150/domains.json in the original release). The hub copy of the dataset
 # has no domain column, so the mapping lives here.
 # @generated from domains.json
@@ -148,12 +214,44 @@ CLINC150_DOMAIN_SPLIT = {
 }
 
 
-class ClassSplit(NamedTuple):
-    """Class-disjoint meta-splits: lists of label names for meta-train, meta-val and meta-test."""
+_CLINC150_DOMAIN_OF = {intent: d for d, intents in CLINC150_DOMAINS.items() for intent in intents}
 
-    train: list[str]
-    val: list[str]
-    test: list[str]
+
+def _read_clinc150(folder: Path) -> Rows:
+    path = folder / "data_full.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"CLINC150: {path} is missing (expected the original data_full.json)")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    rows = [r for part in ("train", "val", "test") for r in raw[part]]
+    return [t for t, _ in rows], [i for _, i in rows]
+
+
+register(DatasetSpec(
+    "clinc150", "CLINC150", _read_clinc150, ("data_full.json",), "about 2.5 MB", aliases=("clinc", "clinc_oos"),
+    hub_id="clinc/clinc_oos", hub_config="plus", hub_label_column="intent", split_folder="OOS",
+    default_split="domains", named_splits={"domains": ClassSplit(*(
+        sorted(i for d in CLINC150_DOMAIN_SPLIT[part] for i in CLINC150_DOMAINS[d]) for part in ClassSplit._fields))},
+    columns={"domain": _CLINC150_DOMAIN_OF.__getitem__}))
+
+
+def _read_banking77(folder: Path) -> Rows:
+    texts, labels = [], []
+    for part in ("train", "test"):
+        path = folder / f"{part}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"BANKING77: {path} is missing (expected the original {part}.csv)")
+        with path.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                texts.append(row["text"])
+                labels.append(row["category"])
+    return texts, labels
+
+
+# (its hub repository is a loading script, which recent `datasets` no longer runs: the parquet holds the same rows)
+register(DatasetSpec(
+    "banking77", "BANKING77", _read_banking77, ("train.csv", "test.csv"), "about 1 MB", aliases=("banking",),
+    hub_id="PolyAI/banking77", hub_revision_fallback="refs/convert/parquet", split_folder="BANKING77",
+    default_split="01"))
 
 
 def data_dir_from_env(data_dir: str | os.PathLike | None = None) -> Path | None:
@@ -174,119 +272,79 @@ def load_intents(
     """Load an intent-classification dataset as a ``datasets.Dataset``.
 
     Args:
-        name_or_path: ``"clinc150"``, ``"banking77"``, or the path to the user's own CSV or
-            JSONL file with one text and one label per row.
+        name_or_path: a registered dataset's name (:data:`DATASETS`: ``"clinc150"``, ``"banking77"``),
+            or the path to the user's own CSV or JSONL file with one text and one label per row.
         data_dir: a local folder laid out like ``shared/data`` (see the README); defaults to
-            $METANLP_DATA_DIR, and then to the Hugging Face hub.
+            $METANLP_DATA_DIR, and then to the dataset's online source (the Hugging Face hub).
         text_column, label_column: the column names of a user file (default: the first of
             the usual names found, e.g. ``text``/``sentence``/``utterance`` and
             ``label``/``intent``/``category``).
 
     Returns:
         A Dataset with columns ``text`` (str) and ``label`` (a ``ClassLabel`` whose names are
-        the intents, sorted), plus ``domain`` (str) for CLINC150. All rows of every original
-        split are included (meta-splits divide *classes*, not rows); out-of-scope rows are
-        dropped. ``dataset.info.dataset_name`` is ``"clinc150"``, ``"banking77"`` or the file's stem.
+        the intents, sorted), plus the spec's extra columns (``domain`` (str) for CLINC150). All
+        rows of every original split are included (meta-splits divide *classes*, not rows);
+        out-of-scope rows are dropped. ``dataset.info.dataset_name`` is the registered name
+        (``"clinc150"``, ``"banking77"``) or the file's stem.
 
     Raises:
-        FileNotFoundError: the dataset is neither in the local folder nor reachable on the
-            hub; the message says how to point METANLP_DATA_DIR at a local copy.
-        ValueError: a user file lacks a text or label column, or has fewer than 2 classes.
+        FileNotFoundError: the dataset is neither in the local folder nor reachable online;
+            the message says how to point METANLP_DATA_DIR at a local copy.
+        ValueError: an unknown name (the message lists the registered ones), a user file
+            lacks a text or label column, or has fewer than 2 classes.
     """
-    key = str(name_or_path).lower().replace("-", "").replace("_", "")
-    if key in ("clinc150", "clinc", "clincoos", "banking77", "banking"):
-        name = "clinc150" if key.startswith("clinc") else "banking77"
-        return _load_named(name, data_dir)
+    if (spec := _find(str(name_or_path))) is not None:
+        return _load_named(spec, data_dir)
     path = Path(name_or_path).expanduser()
     if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json") or path.exists():
         return _load_user_file(path, text_column, label_column)
-    raise ValueError(
-        f"unknown dataset {str(name_or_path)!r}: use 'clinc150', 'banking77', or the path to "
-        "a .csv or .jsonl file with a text column and a label column."
-    )
+    raise ValueError(f"unknown dataset {str(name_or_path)!r}: use {', '.join(map(repr, DATASETS))}, or the path "
+                     "to a .csv or .jsonl file with a text column and a label column.")
 
 
-def _load_named(name: str, data_dir: str | os.PathLike | None) -> Dataset:
+def _load_named(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> Dataset:
     folder = data_dir_from_env(data_dir)
     if folder is not None:
-        local = folder / name
+        local = folder / spec.folder
         if local.is_dir():
-            texts, labels = (_read_clinc150 if name == "clinc150" else _read_banking77)(local)
-            return _to_dataset(name, texts, labels)
+            return _to_dataset(spec.name, *spec.read_local(local), spec.columns)
         if data_dir is not None:  # an explicit argument that does not hold the data is an error
-            raise FileNotFoundError(
-                f"{name} was not found in {folder}: expected the folder {local} "
-                f"(see the layout in the project README, 'Data')."
-            )
+            raise FileNotFoundError(f"{spec.name} was not found in {folder}: expected the folder {local} "
+                                    "(see the layout in the project README, 'Data').")
     try:
-        texts, labels = _read_hub(name)
-    except Exception as err:  # no network, offline mode, or hub error
-        hub_id, config = HUB_IDS[name]
-        where = f" (and {folder} has no {name}/ folder)" if folder is not None else ""
+        texts, labels = (spec.fetch_online or _read_hub)(spec)
+    except Exception as err:  # no network, offline mode, or a server's error
+        where = f" (and {folder} has no {spec.folder}/ folder)" if folder is not None else ""
+        files = " and ".join(f"{spec.folder}/{f}" for f in spec.files)
+        reach, who = ("the Hugging Face hub", "The hub") if spec.fetch_online is None else (spec.source, "It")
         raise FileNotFoundError(
-            f"{_display(name)} is not cached and the Hugging Face hub cannot be reached{where}.\n"
-            f"  Point {DATA_DIR_ENV} at a folder holding {_expected_files(name)}, e.g.\n"
+            f"{spec.display} is not cached and {reach} cannot be reached{where}.\n"
+            f"  Point {DATA_DIR_ENV} at a folder holding {files}, e.g.\n"
             f"      export {DATA_DIR_ENV}=/path/to/data\n"
-            f"  or connect to the internet once to let it download ({DOWNLOAD_SIZES[name]}) "
-            f"from the hub dataset '{hub_id}'.\n"
-            f"  (The hub said: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+            f"  or connect to the internet once to let it download ({spec.download_size}) from {spec.source}.\n"
+            f"  ({who} said: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
         ) from err
-    return _to_dataset(name, texts, labels)
+    return _to_dataset(spec.name, texts, labels, spec.columns)
 
 
-def _display(name: str) -> str:
-    return {"clinc150": "CLINC150", "banking77": "BANKING77"}[name]
-
-
-def _expected_files(name: str) -> str:
-    return {"clinc150": "clinc150/data_full.json",
-            "banking77": "banking77/train.csv and banking77/test.csv"}[name]
-
-
-def _read_clinc150(folder: Path) -> tuple[list[str], list[str]]:
-    path = folder / "data_full.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"CLINC150: {path} is missing (expected the original data_full.json)")
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    rows = [r for part in ("train", "val", "test") for r in raw[part]]
-    return [t for t, _ in rows], [i for _, i in rows]
-
-
-def _read_banking77(folder: Path) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
-    for part in ("train", "test"):
-        path = folder / f"{part}.csv"
-        if not path.is_file():
-            raise FileNotFoundError(f"BANKING77: {path} is missing (expected the original {part}.csv)")
-        with path.open(newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                texts.append(row["text"])
-                labels.append(row["category"])
-    return texts, labels
-
-
-def _read_hub(name: str) -> tuple[list[str], list[str]]:
-    import datasets
-
-    hub_id, config = HUB_IDS[name]
+def _read_hub(spec: DatasetSpec) -> Rows:
+    """The default ``fetch_online``: every split of the spec's hub dataset."""
     try:
-        dd = datasets.load_dataset(hub_id, config)
+        dd = load_dataset(spec.hub_id, spec.hub_config)
     except Exception:
-        if name != "banking77":
+        if spec.hub_revision_fallback is None:
             raise
-        # BANKING77's hub repository is a loading script, which recent `datasets` no
-        # longer runs; its parquet conversion holds the same rows.
-        dd = datasets.load_dataset(hub_id, revision="refs/convert/parquet")
-    label_col = "intent" if name == "clinc150" else "label"
+        dd = load_dataset(spec.hub_id, spec.hub_config, revision=spec.hub_revision_fallback)
     texts, labels = [], []
     for part in dd.values():
-        names = part.features[label_col].names
+        names = part.features[spec.hub_label_column].names
         texts += part["text"]
-        labels += [names[i] for i in part[label_col]]
+        labels += [names[i] for i in part[spec.hub_label_column]]
     return texts, labels
 
 
-def _to_dataset(name: str, texts: list[str], labels: list[str]) -> Dataset:
+def _to_dataset(name: str, texts: list[str], labels: list[str],
+                columns: Mapping[str, Callable[[str], str]] | None = None) -> Dataset:
     keep = [i for i, lab in enumerate(labels) if lab != OUT_OF_SCOPE]
     texts = [texts[i] for i in keep]
     labels = [labels[i] for i in keep]
@@ -294,14 +352,13 @@ def _to_dataset(name: str, texts: list[str], labels: list[str]) -> Dataset:
     if len(names) < 2:
         raise ValueError(f"{name}: found {len(names)} class(es); few-shot classification needs at least 2")
     index = {n: i for i, n in enumerate(names)}
-    columns: dict[str, list] = {"text": texts, "label": [index[lab] for lab in labels]}
+    data: dict[str, list] = {"text": texts, "label": [index[lab] for lab in labels]}
     features = {"text": Value("string"), "label": ClassLabel(names=names)}
-    if name == "clinc150":
-        domain_of = {intent: d for d, intents in CLINC150_DOMAINS.items() for intent in intents}
-        columns["domain"] = [domain_of[lab] for lab in labels]
-        features["domain"] = Value("string")
+    for column, of_label in (columns or {}).items():
+        data[column] = [of_label(lab) for lab in labels]
+        features[column] = Value("string")
     feats = Features(features)
-    return Dataset.from_dict(columns, features=feats, info=DatasetInfo(dataset_name=name, features=feats))
+    return Dataset.from_dict(data, features=feats, info=DatasetInfo(dataset_name=name, features=feats))
 
 
 def _load_user_file(path: Path, text_column: str | None, label_column: str | None) -> Dataset:
@@ -364,27 +421,31 @@ def class_splits(
 
     Args:
         dataset: from :func:`load_intents`.
-        split: ``"domains"`` (CLINC150 only, the default there: meta-train on banking,
-            credit_cards, kitchen_and_dining, home, auto_and_commute, small_talk; meta-val
-            on work, meta; meta-test on travel, utility), ``"01"`` ... ``"05"`` (the published
-            splits of ProtAugment; the default for BANKING77), or ``"random"`` (the default
-            for a user's dataset: a seeded split of its classes by ``fractions``).
+        split: one of the dataset's own ``named_splits`` (``"domains"``, CLINC150's default:
+            meta-train on banking, credit_cards, kitchen_and_dining, home, auto_and_commute,
+            small_talk; meta-val on work, meta; meta-test on travel, utility), ``"01"`` ... ``"05"``
+            (ProtAugment's published splits; BANKING77's default), or ``"random"`` (a seeded split
+            of the classes by ``fractions``; the default otherwise). Defaults: the spec's ``default_split``.
         data_dir: where the published split files are (default $METANLP_DATA_DIR, then
             their public repository).
     """
     name = dataset.info.dataset_name
+    spec = DATASETS.get(name)
     names: list[str] = dataset.features["label"].names
     if split is None:
-        split = {"clinc150": "domains", "banking77": "01"}.get(name, "random")
-    if split == "domains":
-        if name != "clinc150":
-            raise ValueError(f"split='domains' exists for CLINC150 only, not {name!r}; use '01'..'05' or 'random'")
-        parts = [[i for d in CLINC150_DOMAIN_SPLIT[p] for i in CLINC150_DOMAINS[d]] for p in ("train", "val", "test")]
-        return ClassSplit(*(sorted(p) for p in parts))
-    if split in ("01", "02", "03", "04", "05"):
-        if name not in SPLIT_FOLDERS:
-            raise ValueError(f"the published splits exist for clinc150 and banking77, not {name!r}; use 'random'")
-        parts = [_read_split_file(name, split, part, data_dir) for part in ("train", "valid", "test")]
+        split = spec.default_split if spec is not None else "random"
+    if spec is not None and split in spec.named_splits:
+        return ClassSplit(*(list(p) for p in spec.named_splits[split]))
+    own = {s: [d.display for d in DATASETS.values() if s in d.named_splits] for d in DATASETS.values()
+           for s in d.named_splits}  # the datasets' own splits, e.g. {"domains": ["CLINC150"]}
+    if split in own:
+        raise ValueError(f"split={split!r} exists for {' and '.join(own[split])} only, not {name!r}; "
+                         "use '01'..'05' or 'random'")
+    if split in PUBLISHED_SPLITS:
+        if spec is None or spec.split_folder is None:
+            having = [d.name for d in DATASETS.values() if d.split_folder is not None]
+            raise ValueError(f"the published splits exist for {' and '.join(having)}, not {name!r}; use 'random'")
+        parts = [_read_split_file(spec, split, part, data_dir) for part in ("train", "valid", "test")]
         unknown = sorted(set(sum(parts, [])) - set(names))
         if unknown:
             raise ValueError(f"split {split} of {name} names intents not in the data: {unknown[:5]}")
@@ -398,16 +459,17 @@ def class_splits(
         picked = [names[i] for i in order]
         return ClassSplit(sorted(picked[:n_train]), sorted(picked[n_train:n_train + n_val]),
                           sorted(picked[n_train + n_val:]))
-    raise ValueError(f"unknown split {split!r}: use 'domains' (CLINC150), '01'..'05', or 'random'")
+    listed = "".join(f"{s!r} ({' and '.join(d)}), " for s, d in own.items())
+    raise ValueError(f"unknown split {split!r}: use {listed}'01'..'05', or 'random'")
 
 
-def _read_split_file(name: str, split: str, part: str, data_dir: str | os.PathLike | None) -> list[str]:
-    folder = data_dir_from_env(data_dir)
+def _read_split_file(spec: DatasetSpec, split: str, part: str, data_dir: str | os.PathLike | None) -> list[str]:
+    name, folder = spec.name, data_dir_from_env(data_dir)
     if folder is not None:
         path = folder / "splits" / name / split / f"labels.{part}.txt"
         if path.is_file():
             return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    url = SPLITS_URL.format(folder=SPLIT_FOLDERS[name], split=split, part=part)
+    url = SPLITS_URL.format(folder=spec.split_folder, split=split, part=part)
     try:
         with urllib.request.urlopen(url, timeout=20) as response:
             text = response.read().decode("utf-8")

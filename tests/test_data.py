@@ -7,8 +7,9 @@ import textwrap
 import pytest
 import torch
 
-from metanlp_lite.data import (CLINC150_DOMAINS, class_splits, load_intents, pretty_label,
-                               sample_sinusoid_tasks, select_classes, sinusoid)
+from metanlp_lite import data
+from metanlp_lite.data import (CLINC150_DOMAINS, ClassSplit, DatasetSpec, class_splits, load_intents,
+                               pretty_label, register, sample_sinusoid_tasks, select_classes, sinusoid)
 
 
 def test_clinc150_local(clinc150):
@@ -128,6 +129,77 @@ def test_offline_error_reads_well(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
     assert "CLINC150 is not cached and the Hugging Face hub cannot be reached" in out
     assert "export METANLP_DATA_DIR=" in out and "clinc150/data_full.json" in out
+
+
+def _read_toy(folder):
+    rows = [line.split("\t") for line in (folder / "rows.tsv").read_text(encoding="utf-8").splitlines()]
+    return [t for t, _ in rows], [lab for _, lab in rows]
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """DATASETS as it is, for a test to register its own datasets in."""
+    monkeypatch.setattr(data, "DATASETS", dict(data.DATASETS))
+    return data.DATASETS
+
+
+def test_a_new_dataset_is_one_spec(registry, tmp_path, banking77):
+    """Registering one spec is all it takes: load_intents, its aliases, its columns, class_splits."""
+    (tmp_path / "toy").mkdir()
+    rows = [("hi", "greet"), ("bye", "leave"), ("hello", "greet"), ("what?", "oos"), ("thanks", "thank"),
+            ("pay", "pay_bill"), ("weather", "weather")]
+    (tmp_path / "toy" / "rows.tsv").write_text("\n".join(map("\t".join, rows)), encoding="utf-8")
+    for part, names in zip(("train", "valid", "test"), (["greet", "leave"], ["thank"], ["pay_bill", "weather"])):
+        (tmp_path / "splits" / "toy" / "02").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "splits" / "toy" / "02" / f"labels.{part}.txt").write_text("\n".join(names), encoding="utf-8")
+    register(DatasetSpec("toy", "Toy", _read_toy, ("rows.tsv",), "a few bytes", aliases=("toy-set",),
+                         hub_id="nobody/toy", split_folder="TOY", default_split="halves",
+                         named_splits={"halves": ClassSplit(["greet", "leave"], ["thank"], ["pay_bill", "weather"])},
+                         columns={"initial": lambda intent: intent[0]}))
+    ds = load_intents("Toy_Set", data_dir=tmp_path)
+    assert ds.column_names == ["text", "label", "initial"] and ds.info.dataset_name == "toy"
+    assert ds.features["label"].names == ["greet", "leave", "pay_bill", "thank", "weather"]   # oos dropped
+    assert ds["text"] == ["hi", "bye", "hello", "thanks", "pay", "weather"] and ds["initial"][:2] == ["g", "l"]
+    assert class_splits(ds) == ClassSplit(["greet", "leave"], ["thank"], ["pay_bill", "weather"])
+    assert class_splits(ds, "02", data_dir=tmp_path) == class_splits(ds)
+    with pytest.raises(ValueError, match="split='halves' exists for Toy only, not 'banking77'"):
+        class_splits(banking77, "halves")
+    (tmp_path / "mine.csv").write_text("text,label\na,x\nb,y\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="the published splits exist for clinc150 and banking77 and toy, not 'mine'"):
+        class_splits(load_intents(tmp_path / "mine.csv"), "01")
+    with pytest.raises(ValueError, match=r"unknown dataset 'imdb': use 'clinc150', 'banking77', 'toy', or the path"):
+        load_intents("imdb")
+
+
+def test_a_dataset_from_another_online_source(registry, tmp_path, monkeypatch):
+    """fetch_online replaces the hub (xSID will come from GitHub); its failure names its source."""
+    def fetch(spec):
+        if spec.name == "down":
+            raise OSError("no route to host")
+        return ["a", "b", "c"], ["x", "y", "x"]
+
+    register(DatasetSpec("up", "Up", _read_toy, ("rows.tsv",), "1 kB", fetch_online=fetch, source="https://x.org/up"))
+    register(DatasetSpec("down", "Down", _read_toy, ("rows.tsv",), "1 kB", folder="shared",
+                         fetch_online=fetch, source="https://x.org/down"))
+    monkeypatch.delenv("METANLP_DATA_DIR", raising=False)
+    up = load_intents("up")
+    assert up["label"] == [0, 1, 0] and class_splits(up) == class_splits(up, "random")   # the default default
+    with pytest.raises(FileNotFoundError) as err:
+        load_intents("down")
+    assert str(err.value).startswith("Down is not cached and https://x.org/down cannot be reached.\n")
+    assert "holding shared/rows.tsv" in str(err.value) and "(It said: OSError: no route to host)" in str(err.value)
+
+    from metanlp_lite.__main__ import main    # prefetch offers the registered datasets; "up" has no published splits
+    assert main(["prefetch", "--datasets", "up", "--no-embeddings"]) == 0
+    with pytest.raises(SystemExit):
+        main(["prefetch", "--datasets", "imdb", "--no-embeddings"])
+
+
+def test_a_spec_must_be_complete_and_its_names_free(registry):
+    with pytest.raises(ValueError, match="give either hub_id, or fetch_online and source"):
+        DatasetSpec("local", "Local", _read_toy, ("rows.tsv",), "1 kB")
+    with pytest.raises(ValueError, match="dataset name 'clinc-oos' is taken by 'clinc150'"):
+        register(DatasetSpec("other", "Other", _read_toy, ("rows.tsv",), "1 kB", aliases=("clinc-oos",), hub_id="o/o"))
 
 
 def test_pretty_label():

@@ -126,11 +126,13 @@ _positive_int, _nonnegative_int = _int_at_least(1), _int_at_least(0)
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m metanlp_lite.fewshot ...``: one JSON line on stdout, progress on stderr."""
+    from ..data import DATASETS
+
     parser = argparse.ArgumentParser(
         prog="python -m metanlp_lite.fewshot",
         description="Meta-train a few-shot text classifier (if the method needs it) and evaluate it on "
                     "meta-test episodes; prints one JSON line with mean and ci95 (percent).")
-    parser.add_argument("--data", required=True, help="clinc150, banking77, or a .csv/.jsonl file of text and label")
+    parser.add_argument("--data", required=True, help=f"{', '.join(DATASETS)}, or a .csv/.jsonl file of text and label")
     parser.add_argument("--split", default=None, help="class split: domains (CLINC150, its default), "
                         "01..05 (published splits; BANKING77's default is 01), all (each of 01..05, and the "
                         "mean over them: the field's protocol) or random (a file's default)")
