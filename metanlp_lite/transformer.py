@@ -1,7 +1,7 @@
 """The Transformer as a learner: all-MiniLM-L6-v2 split into a frozen bottom and a trainable top.
 
-Notebook 05 (to come) teaches this module. Until now the sentence encoder was a fixed feature
-map and only a head on its 384-d embeddings learned. Here the last ``L`` Transformer layers
+Taught in notebook 05. In notebook 04 the sentence encoder is a fixed feature map and only
+a head on its 384-d embeddings learns. Here the last ``L`` Transformer layers
 (``L`` = 1 or 2) become part of the learner, so MAML can adapt them too:
 
 .. code-block:: text
