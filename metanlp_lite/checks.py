@@ -20,7 +20,7 @@ from torch import Tensor
 
 from . import objective as obj
 from .episodes import sample_task_indices
-from .params import gradient_step
+from .params import Loss, gradient_step
 
 __all__ = [
     "show_close",
@@ -109,7 +109,7 @@ def _show(v: Any) -> str:
     return repr(v)
 
 
-def _smooth_task_losses(g: torch.Generator, d: int) -> tuple[obj.LossFn, obj.LossFn]:
+def _smooth_task_losses(g: torch.Generator, d: int) -> tuple[Loss, Loss]:
     """Support and query losses that are not quadratic (their Hessian changes with theta)."""
     A = torch.randn(d, d, generator=g, dtype=DOUBLE)
     A = A @ A.T / d + 0.5 * torch.eye(d, dtype=DOUBLE)
@@ -125,7 +125,7 @@ def _smooth_task_losses(g: torch.Generator, d: int) -> tuple[obj.LossFn, obj.Los
     return support, query
 
 
-def check_inner_step(inner_step: Callable[[Tensor, obj.LossFn, float], Tensor], seed: int = 0) -> None:
+def check_inner_step(inner_step: Callable[[Tensor, Loss, float], Tensor], seed: int = 0) -> None:
     """``inner_step(theta, support_loss, alpha)`` must return phi = theta - alpha * grad L_s(theta),
     differentiable with respect to theta (so that MAML can backpropagate through it)."""
     fb = _Feedback("check_inner_step")
@@ -155,7 +155,7 @@ def check_inner_step(inner_step: Callable[[Tensor, obj.LossFn, float], Tensor], 
     fb.passed("phi = theta - alpha * grad L_s(theta), and MAML can differentiate through it.")
 
 
-def check_hvp(hvp: Callable[[obj.LossFn, Tensor, Tensor], Tensor], seed: int = 0) -> None:
+def check_hvp(hvp: Callable[[Loss, Tensor, Tensor], Tensor], seed: int = 0) -> None:
     """``hvp(loss, theta, v)`` must return the Hessian of ``loss`` at theta times v, shape (d,)."""
     fb = _Feedback("check_hvp")
     g = torch.Generator().manual_seed(seed)
@@ -177,7 +177,7 @@ def check_hvp(hvp: Callable[[obj.LossFn, Tensor, Tensor], Tensor], seed: int = 0
     fb.passed("Your Hessian-vector product matches the full Hessian times v.")
 
 
-def check_one_step_meta_gradient(meta_gradient: Callable[[Tensor, obj.LossFn, obj.LossFn, float], Tensor],
+def check_one_step_meta_gradient(meta_gradient: Callable[[Tensor, Loss, Loss, float], Tensor],
                                  seed: int = 0) -> None:
     """``meta_gradient(theta, support_loss, query_loss, alpha)`` must return
     (I - alpha H_s(theta)) grad L_q(phi) with phi = theta - alpha grad L_s(theta)."""
@@ -211,7 +211,7 @@ def check_one_step_meta_gradient(meta_gradient: Callable[[Tensor, obj.LossFn, ob
     fb.passed("(I - alpha H_s(theta)) grad L_q(phi): the exact one-step meta-gradient.")
 
 
-def check_first_order_gradient(first_order: Callable[[Tensor, obj.LossFn, obj.LossFn, float], Tensor],
+def check_first_order_gradient(first_order: Callable[[Tensor, Loss, Loss, float], Tensor],
                                seed: int = 0) -> None:
     """``first_order(theta, support_loss, query_loss, alpha)`` must return grad L_q at phi."""
     fb = _Feedback("check_first_order_gradient")
