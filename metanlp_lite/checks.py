@@ -380,7 +380,7 @@ def reference_prototypical_loss(support_z: Tensor, support_y: Tensor, query_z: T
     """Snell et al. (2017): cross-entropy of logits -||f(x) - c_k||^2, prototypes c_k the class means."""
     import torch.nn.functional as F
 
-    from .fewshot.methods import prototypes
+    from .fewshot.metric import prototypes
 
     c = prototypes(support_z[None], support_y[None], n_way)[0]
     return F.cross_entropy(-torch.cdist(query_z, c) ** 2, query_y)

@@ -14,7 +14,8 @@ from metanlp_lite.episodes import TaskBatch
 from metanlp_lite.fewshot import cli
 from metanlp_lite.fewshot.bodies import TransformerBody
 from metanlp_lite.fewshot.features import LazyBatch, add_label_names, make_pools, sample_batch
-from metanlp_lite.fewshot.methods import LoRAMAML, build_method
+from metanlp_lite.fewshot.maml_family import LoRAMAML
+from metanlp_lite.fewshot.methods import build_method
 from metanlp_lite.fewshot.training import evaluate_batches, episode_batches, predict_all
 from metanlp_lite.stats import mean_ci95_t
 

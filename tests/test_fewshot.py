@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from metanlp_lite.episodes import EpisodeSampler
-from metanlp_lite.fewshot import accuracy, evaluate, mean_ci95, ncm_predict, prototypes
+from metanlp_lite.fewshot.metric import ncm_predict, prototypes
+from metanlp_lite.fewshot.training import evaluate
+from metanlp_lite.stats import accuracy, mean_ci95
 
 
 def clusters(n_classes=8, per_class=40, dim=16, spread=0.05, seed=0):

@@ -14,11 +14,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from metanlp_lite.episodes import TaskBatch
-from metanlp_lite.fewshot import (
-    ANIL, METHODS, HashedNgrams, Method, Pool, ProtoMAML, ResidualMLP, add_label_names, build_method,
-    confusion_matrix, evaluate_method, linear_head_step, main, mean_ci95, meta_train, ngrams,
-    prototypes, split_class_ids, train_for,
-)
+from metanlp_lite.fewshot.base import Method
+from metanlp_lite.fewshot.bodies import ResidualMLP
+from metanlp_lite.fewshot.cli import main
+from metanlp_lite.fewshot.features import HashedNgrams, Pool, add_label_names, ngrams, split_class_ids
+from metanlp_lite.fewshot.finetune import linear_head_step
+from metanlp_lite.fewshot.maml_family import ANIL, ProtoMAML
+from metanlp_lite.fewshot.methods import METHODS, build_method
+from metanlp_lite.fewshot.metric import prototypes
+from metanlp_lite.fewshot.training import evaluate_method, train_for, train_method
+from metanlp_lite.stats import confusion_matrix, mean_ci95
 
 DT = torch.float64
 
@@ -126,8 +131,8 @@ def test_meta_training_and_evaluation_keep_classes_apart():
     pools = {p: Pool(x, labels, c, None, names, names) for p, c in
              (("train", list(range(0, 8))), ("val", list(range(8, 11))), ("test", list(range(11, 15))))}
     m = Recorder()
-    meta_train(m, pools["train"], pools["val"], n_way=3, steps=20, eval_every=5, val_episodes=30,
-               show_progress=False)
+    train_method(m, pools["train"], pools["val"], n_way=3, steps=20, eval_every=5, val_episodes=30,
+                 show_progress=False)
     assert m.seen_train == set(range(0, 8))
     assert m.seen_eval == set(range(8, 11))          # meta-val only, during training
     m.seen_eval.clear()

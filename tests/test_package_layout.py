@@ -1,5 +1,5 @@
-"""The package's layout keeps its promises: every name a notebook imports exists, and the names
-of the former single module ``metanlp_lite/fewshot.py`` still resolve, to the same objects."""
+"""The package's layout keeps its promises: every name a notebook imports exists, ``fewshot``
+exports only its own public names, and every module is small and says what it holds."""
 from __future__ import annotations
 
 import ast
@@ -55,49 +55,39 @@ def test_the_sinusoid_notebooks_do_not_import_text_classification():
             assert not {m for m in modules if m.startswith("metanlp_lite.fewshot")}, path.name
 
 
-# Every module-level name of metanlp_lite/fewshot.py before it became a subpackage, by its new home.
-FORMER_FEWSHOT_NAMES = {
-    "metanlp_lite.stats": ["accuracy", "mean_ci95", "confusion_matrix"],
-    "metanlp_lite.fewshot.features": [
-        "ENCODERS", "_WORD", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
-        "add_label_names", "sample_batch"],
-    "metanlp_lite.fewshot.bodies": ["ResidualMLP", "BowMLP", "BODY_HIDDEN", "BOW_DIM", "N_BUCKETS", "make_body"],
-    "metanlp_lite.fewshot.methods": [
-        "METHODS", "prototypes", "ncm_logits", "ncm_predict", "linear_head_step", "fit_linear_head", "Method",
-        "NCM", "ProtoNet", "Finetune", "MAMLFamily", "ANIL", "ProtoMAML", "_COMMON", "_MAML", "HYPERPARAMS",
-        "hyperparams", "build_method"],
-    "metanlp_lite.fewshot.training": [
-        "STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "_val_batches",
-        "_supervised_batch", "meta_train", "evaluate_method", "train_mean", "train_for"],
-    "metanlp_lite.fewshot.cli": ["run", "command", "_int_at_least", "_positive_int", "_nonnegative_int", "main"],
-    # what the former module imported from the rest of the package, importable from it all the same
-    "metanlp_lite.episodes": ["EpisodeSampler", "TaskBatch"],
-    "metanlp_lite.maml": ["MAML", "Reptile"],
-    "metanlp_lite.progress": ["progress"],
-}
-FORMER_ALL = [
-    "METHODS", "ENCODERS", "HYPERPARAMS",
-    "prototypes", "ncm_logits", "ncm_predict", "accuracy", "mean_ci95", "confusion_matrix",
-    "evaluate", "HashedNgrams", "ngrams", "featurize", "Pool", "make_pools", "split_class_ids", "add_label_names",
-    "sample_batch", "ResidualMLP", "BowMLP", "make_body", "linear_head_step", "fit_linear_head",
-    "Method", "NCM", "Finetune", "ProtoNet", "MAMLFamily", "ANIL", "ProtoMAML", "build_method",
-    "TrainLog", "meta_train", "evaluate_method", "train_for", "train_mean", "run", "command", "main",
-]
+FEWSHOT_MODULES = sorted(p.stem for p in (ROOT / "metanlp_lite" / "fewshot").glob("*.py")
+                         if p.stem not in ("__init__", "__main__"))
 
 
-@pytest.mark.parametrize("home, name", [(home, name) for home, names in FORMER_FEWSHOT_NAMES.items()
-                                        for name in names])
-def test_former_fewshot_names_resolve_to_the_same_objects(home, name):
+def test_fewshot_exports_the_public_names_of_its_own_modules():
+    """``metanlp_lite.fewshot.__all__`` is its modules' ``__all__``s: public names defined in the
+    subpackage, nothing private, nothing from elsewhere in the package, each resolving to its home."""
     fewshot = importlib.import_module("metanlp_lite.fewshot")
-    assert getattr(fewshot, name) is getattr(importlib.import_module(home), name)
-
-
-def test_fewshot_star_import_is_unchanged():
-    fewshot = importlib.import_module("metanlp_lite.fewshot")
-    assert fewshot.__all__ == FORMER_ALL
+    homes = {}
+    for stem in FEWSHOT_MODULES:
+        module = importlib.import_module(f"metanlp_lite.fewshot.{stem}")
+        for name in module.__all__:
+            assert not name.startswith("_"), f"fewshot.{stem}.__all__ lists the private name {name}"
+            obj = getattr(module, name)
+            defined_in = getattr(obj, "__module__", module.__name__)
+            assert defined_in == module.__name__ or not callable(obj), \
+                f"fewshot.{stem}.__all__ lists {name}, which is {defined_in}'s"
+            assert name not in homes, f"{name} is in both fewshot.{homes.get(name)} and fewshot.{stem}"
+            homes[name] = stem
+    assert sorted(fewshot.__all__) == sorted(homes)
+    assert len(fewshot.__all__) == len(set(fewshot.__all__))
+    for name in fewshot.__all__:
+        assert getattr(fewshot, name) is getattr(importlib.import_module(f"metanlp_lite.fewshot.{homes[name]}"), name)
     namespace: dict = {}
     exec("from metanlp_lite.fewshot import *", namespace)
-    assert set(FORMER_ALL) <= set(namespace)
+    assert set(fewshot.__all__) <= set(namespace)
+
+
+def test_fewshot_has_no_names_beyond_its_own():
+    fewshot = importlib.import_module("metanlp_lite.fewshot")
+    extra = ({n for n in vars(fewshot) if not n.startswith("__")} - set(fewshot.__all__) - set(FEWSHOT_MODULES)
+             - {"annotations"})                         # from __future__ import annotations
+    assert not extra, f"metanlp_lite.fewshot also holds {sorted(extra)}"
 
 
 def test_every_module_says_what_it_holds_and_stays_small():

@@ -1,60 +1,70 @@
 """Few-shot text classification: methods, meta-training with model selection, and evaluation.
 
-Notebook 04 teaches it; notebook 00 its nearest-class-mean baseline. One idea per module:
+Notebook 04 teaches it; notebook 00 its nearest-class-mean baseline; notebook 05 its
+Transformer-layer methods. One idea per module, each importing only those above it:
 
 =================  ==================================================================================
-``features``       encoders (frozen MiniLM embeddings, hashed n-grams), :func:`featurize`, the
-                   meta-train/val/test :class:`Pool` s of a dataset, label names, episodes of features
-``bodies``         the networks methods meta-learn: the residual adapter, the n-gram MLP, :func:`make_body`
-``methods``        prototypes and nearest class mean, the linear head, the eight methods
-                   (:data:`METHODS`), their hyper-parameters and :func:`build_method`
-``training``       :func:`meta_train` with model selection on meta-val, :func:`train_for` with a
+``features``       encoders (frozen MiniLM embeddings, hashed n-grams, MiniLM's token states),
+                   :func:`featurize`, the meta-train/val/test :class:`Pool` s of a dataset, label
+                   names, episodes of features
+``bodies``         the networks methods meta-learn: the residual adapter, the n-gram MLP, the
+                   Transformer layer, :func:`make_body`
+``base``           what a method is (:class:`Method`) and how it joins the registry (:func:`register`)
+``metric``         prototypes and nearest class mean, ``ncm`` and ``protonet``
+``finetune``       the linear head fitted per task, ``finetune`` (the transfer baseline)
+``maml_family``    ``maml``, ``fomaml``, ``reptile``, ``anil``, ``protomaml``, ``lora``
+``methods``        the registry read: :data:`METHODS`, :data:`LAYER_METHODS`, :data:`HYPERPARAMS`,
+                   :func:`build_method`
+``training``       :func:`train_method` with model selection on meta-val, :func:`train_for` with a
                    budget, :func:`evaluate` and :func:`evaluate_method` on seeded episodes
 ``cli``            :func:`run` (one reproducible number), :func:`command` and :func:`main`, the
                    command line ``python -m metanlp_lite.fewshot``
 =================  ==================================================================================
 
-Accuracy, intervals and confusion matrices live in :mod:`metanlp_lite.stats`.
-
-Notebook 05's additions (the ``minilm-block`` encoder, :class:`TransformerBody`, :class:`LoRAMAML`,
-:data:`LAYER_METHODS`, :class:`LazyBatch`) import from here too, outside ``__all__``, which
-stays the former module's.
-
-Every name of the former single module ``metanlp_lite/fewshot.py`` is re-exported here, so
-``from metanlp_lite.fewshot import X`` keeps working; new code may import from the module that
-holds ``X``.
+Accuracy, intervals and confusion matrices live in :mod:`metanlp_lite.stats`. Every name in
+``__all__`` is a public name of one of these modules, importable from here or from its module.
 """
 from __future__ import annotations
 
-from ..stats import accuracy, confusion_matrix, mean_ci95
-from .bodies import BowMLP, ResidualMLP, TransformerBody, make_body
-from .cli import command, main, run
+from .base import BLOCK_HYPERPARAMS, REGISTRY, BuildSpec, Method, Registration, register
+from .bodies import BODY_HIDDEN, BOW_DIM, N_BUCKETS, BowMLP, ResidualMLP, TransformerBody, make_body
+from .cli import SPLITS, command, main, run
 from .features import (
-    ENCODERS, HashedNgrams, LazyBatch, Pool, add_label_names, featurize, make_pools, ngrams, sample_batch,
-    split_class_ids,
+    BLOCK_LAYERS, ENCODERS, HashedNgrams, LazyBatch, Pool, add_label_names, featurize, is_lazy, make_pools, ngrams,
+    sample_batch, split_class_ids,
 )
+from .finetune import Finetune, fit_linear_head, linear_head_step
+from .maml_family import ANIL, LoRAMAML, MAMLFamily, ProtoMAML
 from .methods import (
-    ANIL, HYPERPARAMS, LAYER_METHODS, METHODS, NCM, Finetune, LoRAMAML, MAMLFamily, Method, ProtoMAML, ProtoNet,
-    build_method, fit_linear_head, linear_head_step, ncm_logits, ncm_predict, prototypes,
+    HYPERPARAMS, LAYER_METHODS, METHODS, TRAINING_HYPERPARAMS, build_method, hyperparams, known_hyperparams,
+    registered, registration,
 )
-from .training import TrainLog, evaluate, evaluate_method, meta_train, train_for, train_mean
-
-# The former module's other names stay importable from here too: its constants, its private
-# helpers, and the names it imported from the rest of the package.
-from ..episodes import EpisodeSampler, TaskBatch  # noqa: F401
-from ..maml import MAML, Reptile  # noqa: F401
-from ..progress import progress  # noqa: F401
-from .bodies import BODY_HIDDEN, BOW_DIM, N_BUCKETS  # noqa: F401
-from .cli import _int_at_least, _nonnegative_int, _positive_int  # noqa: F401
-from .features import _WORD  # noqa: F401
-from .methods import _COMMON, _MAML, hyperparams  # noqa: F401
-from .training import CENTRE, EVAL_EVERY, STEPS, VAL_EPISODES, _supervised_batch, _val_batches  # noqa: F401
+from .metric import NCM, ProtoNet, ncm_logits, ncm_predict, prototypes
+from .training import (
+    CENTRE, EVAL_EVERY, STEPS, VAL_EPISODES, TrainLog, embed_rows, episode_batches, evaluate, evaluate_batches,
+    evaluate_method, frozen_batches, predict_all, train_for, train_mean, train_method,
+)
 
 __all__ = [
-    "METHODS", "ENCODERS", "HYPERPARAMS",
-    "prototypes", "ncm_logits", "ncm_predict", "accuracy", "mean_ci95", "confusion_matrix",
-    "evaluate", "HashedNgrams", "ngrams", "featurize", "Pool", "make_pools", "split_class_ids", "add_label_names",
-    "sample_batch", "ResidualMLP", "BowMLP", "make_body", "linear_head_step", "fit_linear_head",
-    "Method", "NCM", "Finetune", "ProtoNet", "MAMLFamily", "ANIL", "ProtoMAML", "build_method",
-    "TrainLog", "meta_train", "evaluate_method", "train_for", "train_mean", "run", "command", "main",
+    # features
+    "ENCODERS", "BLOCK_LAYERS", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
+    "add_label_names", "sample_batch", "LazyBatch", "is_lazy",
+    # bodies
+    "ResidualMLP", "BowMLP", "TransformerBody", "make_body", "BODY_HIDDEN", "BOW_DIM", "N_BUCKETS",
+    # base
+    "Method", "BuildSpec", "Registration", "REGISTRY", "register", "BLOCK_HYPERPARAMS",
+    # metric
+    "prototypes", "ncm_logits", "ncm_predict", "NCM", "ProtoNet",
+    # finetune
+    "linear_head_step", "fit_linear_head", "Finetune",
+    # maml_family
+    "MAMLFamily", "ANIL", "ProtoMAML", "LoRAMAML",
+    # methods
+    "METHODS", "LAYER_METHODS", "HYPERPARAMS", "TRAINING_HYPERPARAMS", "registered", "registration",
+    "known_hyperparams", "hyperparams", "build_method",
+    # training
+    "STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "train_method", "evaluate_method",
+    "episode_batches", "evaluate_batches", "predict_all", "frozen_batches", "embed_rows", "train_mean", "train_for",
+    # cli
+    "SPLITS", "run", "command", "main",
 ]

@@ -26,9 +26,9 @@ baseline of their own").
 
 A new encoder (e.g. a Transformer learner) needs its name in :data:`ENCODERS`, a branch of
 :func:`featurize` returning a (P, ...) table that indexes like a tensor, a branch of
-:func:`~metanlp_lite.fewshot.bodies.make_body`, its entries in
-:data:`~metanlp_lite.fewshot.methods.HYPERPARAMS`, and its body's output width in
-:func:`~metanlp_lite.fewshot.methods.build_method`.
+:func:`~metanlp_lite.fewshot.bodies.make_body`, its hyper-parameters in each method's
+``@register(...)`` (:func:`~metanlp_lite.fewshot.base.register`), and its body's output width in
+:attr:`~metanlp_lite.fewshot.base.BuildSpec.dim`.
 """
 from __future__ import annotations
 

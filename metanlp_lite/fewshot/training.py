@@ -1,6 +1,6 @@
 """Meta-training with model selection on meta-val, and evaluation on meta-test episodes.
 
-- :func:`meta_train` runs the outer loop with a progress bar: each step draws a batch of
+- :func:`train_method` runs the outer loop with a progress bar: each step draws a batch of
   episodes (or, for the transfer baseline, labelled utterances) and takes one AdamW step; it
   keeps the parameters that do best on fixed meta-val episodes (step 0 included) and returns
   a :class:`TrainLog`.
@@ -30,11 +30,12 @@ from ..episodes import EpisodeSampler, TaskBatch
 from ..progress import progress
 from ..reproducible import round_parameters
 from ..stats import accuracy
+from .base import Method
 from .bodies import TransformerBody
-from .features import LazyBatch, Pool, is_lazy, sample_batch
-from .methods import ANIL, NCM, Finetune, Method, ProtoNet, build_method, hyperparams
+from .features import LazyBatch, Pool, featurize, is_lazy, sample_batch
+from .methods import TRAINING_HYPERPARAMS, build_method, hyperparams
 
-__all__ = ["STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "meta_train",
+__all__ = ["STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "train_method",
            "evaluate_method", "episode_batches", "evaluate_batches", "predict_all", "frozen_batches", "embed_rows", "train_mean", "train_for"]
 
 STEPS = {"quick": 60, "full": 600}             # meta-training steps of a budget
@@ -84,7 +85,7 @@ def evaluate(
 # Meta-training with model selection on meta-val
 # ---------------------------------------------------------------------------------------
 class TrainLog(NamedTuple):
-    """What :func:`meta_train` did: val accuracy (percent) at each checked step (0 included),
+    """What :func:`train_method` did: val accuracy (percent) at each checked step (0 included),
     the training loss of every step, the step kept and its val accuracy, the seconds taken, and
     the accuracy on the ``monitor`` pool at each checked step (empty without one)."""
 
@@ -109,11 +110,10 @@ def _val_batches(val: Pool, n_way: int, shots: Sequence[int], n_episodes: int, s
 
 
 def _fixed_body(method: Method) -> nn.Module | None:
-    """The body of a method that applies it alike to every task at test time (NCM, ProtoNet, ANIL,
-    fine-tuning), if it is a Transformer layer; else None."""
+    """The body of a method that applies it alike to every task at test time (``adapts_body``
+    False: NCM, ProtoNet, ANIL, fine-tuning), if it is a Transformer layer; else None."""
     body = getattr(method, "body", None)
-    fixed = isinstance(method, (NCM, ProtoNet, ANIL, Finetune))
-    return body if fixed and isinstance(body, TransformerBody) else None
+    return body if not method.adapts_body and isinstance(body, TransformerBody) else None
 
 
 @torch.no_grad()
@@ -175,11 +175,10 @@ def _supervised_batch(train: Pool, size: int, generator: torch.Generator) -> tup
     return train.features[pick], remap[train.labels[pick]]
 
 
-def meta_train(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_shots: Sequence[int] = (1, 5),
-               n_query: int = 15, steps: int = 100, meta_batch: int = 16, lr: float = 1e-3,
-               weight_decay: float = 0.0, eval_every: int = 25, val_episodes: int = 100, seed: int = 0,
-               show_progress: bool = True, desc: str | None = None, monitor: Pool | None = None,
-               **_: Any) -> TrainLog:
+def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_shots: Sequence[int] = (1, 5),
+                 n_query: int = 15, steps: int = 100, meta_batch: int = 16, lr: float = 1e-3,
+                 weight_decay: float = 0.0, eval_every: int = 25, val_episodes: int = 100, seed: int = 0,
+                 show_progress: bool = True, desc: str | None = None, monitor: Pool | None = None) -> TrainLog:
     """Meta-train ``method`` on ``train``'s classes; keep the parameters best on ``val``'s.
 
     Each step draws ``meta_batch`` episodes of ``n_way`` classes (cycling through
@@ -305,14 +304,14 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
     if encoder == "minilm" and CENTRE:
         centre = train_mean(train)
     elif encoder == "minilm-block" and CENTRE:   # the same centre: of the encoder's own embeddings
-        from .features import featurize
-
         centre = train_mean(train._replace(features=featurize(train.texts, "minilm", show_progress=False)))
     m = build_method(method, encoder, in_dim, n_way=n_way, n_classes=len(train.classes), seed=seed,
                      centre=centre, **overrides)
     hp = hyperparams(method, encoder, **overrides)
-    log = meta_train(m, train, pools["val"], n_way=n_way, steps=STEPS[budget] if steps is None else steps,
-                     eval_every=EVAL_EVERY[budget], val_episodes=VAL_EPISODES[budget], seed=seed,
-                     show_progress=show_progress, desc=f"meta-training {method} ({encoder})", monitor=monitor, **hp)
+    training = {k: hp[k] for k in TRAINING_HYPERPARAMS if k in hp}    # the others built the method
+    log = train_method(m, train, pools["val"], n_way=n_way, steps=STEPS[budget] if steps is None else steps,
+                       eval_every=EVAL_EVERY[budget], val_episodes=VAL_EPISODES[budget], seed=seed,
+                       show_progress=show_progress, desc=f"meta-training {method} ({encoder})", monitor=monitor,
+                       **training)
     return m.float(), log
 
