@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ..episodes import TaskBatch
 from ..reproducible import normal
+from ..params import gradient_step
 from .base import BLOCK_HYPERPARAMS, BuildSpec, Method, register
 
 __all__ = ["linear_head_step", "fit_linear_head", "Finetune"]
@@ -36,7 +37,8 @@ def linear_head_step(z: Tensor, y: Tensor, W: Tensor, b: Tensor, lr: float,
     dW, db = err.transpose(1, 2) @ z, err.sum(1)
     if first_order:
         dW, db = dW.detach(), db.detach()
-    return W - lr * dW, b - lr * db
+    head = gradient_step({"W": W, "b": b}, {"W": dW, "b": db}, lr)
+    return head["W"], head["b"]
 
 
 def fit_linear_head(z: Tensor, y: Tensor, W: Tensor, b: Tensor, lr: float, steps: int,

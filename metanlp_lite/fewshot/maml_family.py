@@ -23,15 +23,15 @@ feature scale.
 """
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, vmap
 
 from ..episodes import TaskBatch
-from ..maml import MAML, Reptile
+from ..maml import MAML, Reptile, inner_loop_batched
+from ..params import per_task
 from ..text import load_encoder
 from ..transformer import lora_params
 from .base import BLOCK_HYPERPARAMS, BuildSpec, Method, register
@@ -162,6 +162,24 @@ class ANIL(Method):
             return self.learner.predict_batch(phi, b.query_x)
 
 
+class _PrototypeHead(nn.Module):
+    """What Proto-MAML's inner loop adapts: ``body`` and a linear head, x -> body(x) W^T + b.
+
+    W (N, d) and b (N,) have no values of their own (empty buffers, never saved): each task's
+    head, which starts from its prototypes, is passed in by ``functional_call`` with the body's
+    parameters (``body.*``). x: (M, ...) -> logits (M, N).
+    """
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+        self.register_buffer("W", torch.empty(0), persistent=False)
+        self.register_buffer("b", torch.empty(0), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x) @ self.W.T + self.b
+
+
 @register("protomaml", column=7, hyperparams={
     "minilm": {**_PROTOMAML}, "bow": {**_PROTOMAML, "lr": 3e-3}, "minilm-block": {**_PROTOMAML, **BLOCK_HYPERPARAMS}})
 class ProtoMAML(Method):
@@ -170,7 +188,9 @@ class ProtoMAML(Method):
     For each task the head is set to ``W_k = 2 c_k, b_k = -|c_k|^2`` (c_k the class means of
     the support features under the current body), which makes its logits
     ``-|z - c_k|^2 + |z|^2``: a Prototypical Network. Then body and head take ``inner_steps``
-    gradient steps on the support set (vmapped over tasks). The meta-gradient reaches the
+    gradient steps on the support set, all tasks at once on the MAML engine
+    (:func:`~metanlp_lite.maml.inner_loop_batched`, exact at second order through LayerNorm
+    too). The meta-gradient reaches the
     body through the prototypes too; ``first_order=True`` (the default, "fo-Proto-MAML")
     drops only the second-order terms of the inner steps.
     """
@@ -191,30 +211,16 @@ class ProtoMAML(Method):
             m.eval_tasks = _BOW_EVAL_TASKS
         return m
 
-    def _task_logits(self, params: dict[str, Tensor], W: Tensor, b: Tensor, x: Tensor) -> Tensor:
-        return functional_call(self.body, params, (x,)) @ W.T + b
-
     def _adapted_logits(self, batch: TaskBatch, steps: int, first_order: bool) -> Tensor:
-        n_way = self.n_way_of(batch)
-        theta = dict(self.body.named_parameters())
-
-        protos = prototypes(self.body(batch.support_x), batch.support_y, n_way)           # (T, N, d)
-
-        def one_task(sx: Tensor, sy: Tensor, qx: Tensor, c: Tensor) -> Tensor:
-            params = {"body": theta, "W": 2 * c, "b": -(c * c).sum(-1)}
-
-            def support_loss(p: dict[str, Any]) -> Tensor:
-                return F.cross_entropy(self._task_logits(p["body"], p["W"], p["b"], sx), sy)
-
-            for _ in range(steps):
-                at = {"body": {n: t.detach() for n, t in params["body"].items()},
-                      "W": params["W"].detach(), "b": params["b"].detach()} if first_order else params
-                g = grad(support_loss)(at)
-                params = {"body": {n: t - self.inner_lr * g["body"][n] for n, t in params["body"].items()},
-                          "W": params["W"] - self.inner_lr * g["W"], "b": params["b"] - self.inner_lr * g["b"]}
-            return self._task_logits(params["body"], params["W"], params["b"], qx)
-
-        return vmap(one_task, randomness="different")(batch.support_x, batch.support_y, batch.query_x, protos)
+        """Query logits (T, N*Q, N) after ``steps`` inner steps of body and head from each task's prototypes."""
+        sx, sy, qx, _ = batch
+        c = prototypes(self.body(sx), sy, self.n_way_of(batch))                       # (T, N, d)
+        model = _PrototypeHead(self.body)
+        theta = {f"body.{n}": p for n, p in self.body.named_parameters()}
+        phi = {**per_task(theta, len(c)), "W": 2 * c, "b": -(c * c).sum(-1)}        # each task's head: its prototypes
+        phi = inner_loop_batched(model, phi, sx, sy, lr=self.inner_lr, steps=steps, loss_fn=F.cross_entropy,
+                                 first_order=first_order)
+        return vmap(lambda p, x: functional_call(model, p, (x,)), randomness="different")(phi, qx)
 
     def loss(self, batch: TaskBatch) -> Tensor:
         logits = self._adapted_logits(batch, self.inner_steps, self.first_order)
