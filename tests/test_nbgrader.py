@@ -16,9 +16,11 @@ is the only run of the student versions in the test suite. Marked ``nbgrader``.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import nbformat
@@ -41,8 +43,14 @@ def assignment(path: Path) -> str:
 
 
 def nbgrader(*args: str, cwd: Path) -> None:
+    # nbgrader runs the `alembic` command by name (nbgrader.api.get_alembic_version) whenever it
+    # opens its gradebook: put this interpreter's scripts first on PATH, so that it is found
+    # (and is this environment's) also when the environment was not activated.
+    scripts = sysconfig.get_path("scripts")
+    env = {**os.environ, "PATH": os.pathsep.join([scripts, os.environ.get("PATH", os.defpath)])}
+    # The timeout covers running every lab twice, on a slow or busy machine.
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=1800)
+                          text=True, timeout=3600, env=env)
     assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
 
 
