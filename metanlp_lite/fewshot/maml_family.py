@@ -49,8 +49,12 @@ _BOW_EVAL_TASKS = 50   # on bow, every task holds its own copy of the 2048 x 64 
     "minilm": {**_MAML}, "bow": {**_MAML, "lr": 1e-3}, "minilm-block": {**_MAML, **BLOCK_HYPERPARAMS}})
 @register("fomaml", column=4, options=("learn_head_init",), hyperparams={
     "minilm": {**_MAML}, "bow": {**_MAML, "lr": 1e-3}, "minilm-block": {**_MAML, **BLOCK_HYPERPARAMS}})
+# Reptile on MiniLM trains in float64, rounded to float32 after every step: in float32 its 60 steps
+# turn the last-bit differences of another CPU's kernels (AVX2 against AVX-512 or the default ones)
+# into a different model (measured: 92.20 against 92.21 on BANKING77 1-shot with names).
 @register("reptile", column=5, options=("learn_head_init",), hyperparams={
-    "minilm": {**_MAML, "inner_steps": 3, "lr": 1e-3}, "bow": {**_MAML, "inner_steps": 3, "lr": 3e-3},
+    "minilm": {**_MAML, "inner_steps": 3, "lr": 1e-3, "dtype": torch.float64},
+    "bow": {**_MAML, "inner_steps": 3, "lr": 3e-3},
     "minilm-block": {**_MAML, "inner_steps": 3, **BLOCK_HYPERPARAMS}})
 class MAMLFamily(Method):
     """MAML, first-order MAML or Reptile on ``body`` followed by a linear N-way head.
