@@ -13,6 +13,8 @@ def pytest_collection_finish(session) -> None:
     needs = [item for item in session.items
              if item.nodeid.startswith(("notebooks/", "tests/test_nbgrader.py", "tests/test_browser.py"))]
     if needs and not session.config.option.collectonly:
+        import matplotlib.font_manager  # noqa: F401  builds matplotlib's font cache now, if missing, so
+        # that no notebook's first figure prints "Matplotlib is building the font cache" on stderr
         from metanlp_lite.__main__ import prefetch
 
         prefetch(["clinc150", "banking77"], embeddings=True)

@@ -44,7 +44,10 @@ def test_binder_builds_and_reproduces_every_notebook_on_another_cpu(tmp_path):
     bin_ = venv / "bin"
     env = {**os.environ, "PATH": f"{bin_}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(venv),
            "METANLP_CACHE_DIR": str(tmp_path / "home-cache"), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-           "ATEN_CPU_CAPABILITY": "default"}
+           "ATEN_CPU_CAPABILITY": "default",
+           # its own matplotlib font cache, as a fresh Binder image has: a shared one, built by another
+           # environment since deleted, lists no fonts of matplotlib's own and every figure warns on stderr
+           "MPLCONFIGDIR": str(tmp_path / "mplconfig")}
     env.pop("PYTHONPATH", None)
     run([bin_ / "pip", "install", "-q", "-r", str(reqs), *test_tools], env=env, timeout=1800)
     run(["bash", str(ROOT / "binder" / "postBuild")], env=env, cwd=ROOT, timeout=1800)
