@@ -4,7 +4,8 @@ A second-order inner loop keeps every inner step's activations, and the graph of
 until the outer backward pass; a first-order one lets them go. :func:`graph_bytes` measures
 exactly that: the tensors saved for backward that are still alive when the meta-loss has been
 computed, each storage counted once. The count depends only on shapes, so it is the same on any
-machine; the process's peak memory adds the model and the data to it.
+machine; the process's peak memory adds the model and the data to it. :func:`graph_split`
+separates the per-task copies of the weights from the activations.
 
 Notebook 05 (section 4, "The cost of second order through attention") plots both against the
 number of inner steps; ``benchmarks/block_cost.py`` prints them side by side.
@@ -13,16 +14,17 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
 
-__all__ = ["graph_bytes", "meta_step_cost"]
+__all__ = ["graph_bytes", "graph_split", "meta_step_cost"]
 
 
-def graph_bytes(loss_fn: Callable[[], Tensor]) -> tuple[Tensor, int]:
-    """Run ``loss_fn()`` and return (the loss, the bytes its graph holds for the backward pass)."""
+def _saved_storages(loss_fn: Callable[[], Tensor]) -> tuple[Tensor, dict[int, int]]:
+    """Run ``loss_fn()``; return the loss and ``{storage address: bytes}`` of every storage a
+    tensor saved for backward still lives in (each storage once, however many views saved it)."""
     saved: list[weakref.ref] = []
 
     def pack(t: Tensor) -> Tensor:
@@ -37,7 +39,31 @@ def graph_bytes(loss_fn: Callable[[], Tensor]) -> tuple[Tensor, int]:
         if t is not None:
             s = t.untyped_storage()
             alive[s.data_ptr()] = max(alive.get(s.data_ptr(), 0), s.nbytes())
+    return loss, alive
+
+
+def graph_bytes(loss_fn: Callable[[], Tensor]) -> tuple[Tensor, int]:
+    """Run ``loss_fn()`` and return (the loss, the bytes its graph holds for the backward pass).
+
+    Call ``loss.backward()`` afterwards: the hook that watches the saved tensors hands each one
+    back to the graph as it is, and an output saved by the node that made it then forms a
+    reference cycle that only a backward pass releases (dropping the loss frees nothing)."""
+    loss, alive = _saved_storages(loss_fn)
     return loss, sum(alive.values())
+
+
+def graph_split(loss_fn: Callable[[], Tensor], weight_sizes: Iterable[int]) -> tuple[Tensor, dict[str, int]]:
+    """The graph's bytes (:func:`graph_bytes`) split in two: ``"weights"``, the storages whose size
+    in bytes is one of ``weight_sizes`` (e.g. ``T * p.numel() * 4`` for each parameter p: the
+    per-task copies an inner step makes), and ``"activations"``, everything else.
+
+    Runs the backward pass too (gradients accumulate in the parameters' ``.grad``), which frees
+    the graph; returns the loss detached."""
+    sizes = set(weight_sizes)
+    loss, alive = _saved_storages(loss_fn)
+    loss.backward()
+    weights = sum(b for b in alive.values() if b in sizes)
+    return loss.detach(), {"weights": weights, "activations": sum(alive.values()) - weights}
 
 
 def meta_step_cost(loss_fn: Callable[[], Tensor], repeats: int = 1) -> tuple[float, int]:

@@ -56,7 +56,7 @@ operations: 1.3x faster than ``vmap(grad(...))`` in both cases of ``benchmarks/m
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -65,7 +65,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from .episodes import TaskBatch, check_batch, check_task
-from .params import Criterion, Params, detached, gradient_step, per_task
+from .params import Criterion, Params, StepSize, detached, gradient_step, per_task
 from .progress import progress
 from .reproducible import round_parameters
 
@@ -134,28 +134,34 @@ def task_losses(model: nn.Module, params: Params, x: Tensor, y: Tensor, loss_fn:
     return vmap(one, randomness="different")(params, x, y)
 
 
-def inner_loop_batched(model: nn.Module, phi: Params, x: Tensor, y: Tensor, *, lr: float, steps: int,
+def inner_loop_batched(model: nn.Module, phi: Params, x: Tensor, y: Tensor, *, lr: StepSize, steps: int,
                        loss_fn: Criterion, first_order: bool = False) -> Params:
     """The inner loops of T tasks at once: ``steps`` gradient steps for every task.
 
     phi: one copy of the parameters per task, ``{name: (T, *shape)}``
     (:func:`~metanlp_lite.params.per_task`, or per-task starting points such as Proto-MAML's
     heads); x (T, K, ...), y (T, K, ...). Returns the adapted ``{name: (T, *shape)}``.
+    lr: one step size, or ``{name: step size}`` (one per parameter, e.g. a head's and a
+    Transformer layer's; tensors that require grad are meta-learned, as in Meta-SGD).
 
     Task t's loss depends only on copy t, so the gradient of the *sum* of the T losses with
     respect to the stack is the stack of the T per-task gradients: one ordinary
     ``autograd.grad`` call does all tasks. With ``first_order=False`` the result stays
-    differentiable (second order), exactly as in :func:`inner_loop`. The gradient is taken of
-    ``-lr * loss``, which is the step itself: the step size multiplies one scalar instead of
-    every weight (two passes over the (T, ...) weights fewer per step, forward and backward).
+    differentiable (second order), exactly as in :func:`inner_loop`. With one step size, the
+    gradient is taken of ``-lr * loss``, which is the step itself: the step size multiplies one
+    scalar instead of every weight (two passes over the (T, ...) weights fewer per step,
+    forward and backward).
     """
+    per_leaf = isinstance(lr, Mapping)
     with torch.enable_grad():
         for _ in range(steps):
             at = ({n: p.detach().requires_grad_(True) for n, p in phi.items()}
                   if first_order or not any(p.requires_grad for p in phi.values()) else phi)
-            step = torch.autograd.grad(-lr * task_losses(model, at, x, y, loss_fn).sum(), tuple(at.values()),
-                                         create_graph=not first_order, allow_unused=True, materialize_grads=True)
-            phi = gradient_step(phi, dict(zip(phi, step)), None)     # phi_t - alpha * grad L_t(phi_t)
+            loss = task_losses(model, at, x, y, loss_fn).sum()
+            grads = torch.autograd.grad(loss if per_leaf else -lr * loss, tuple(at.values()),
+                                        create_graph=not first_order, allow_unused=True, materialize_grads=True)
+            # phi_t - alpha * grad L_t(phi_t); with one step size the gradients already are the step
+            phi = gradient_step(phi, dict(zip(phi, grads)), lr if per_leaf else None)
     return phi
 
 

@@ -23,7 +23,7 @@ parameters (the two-parameter examples of notebook 01); :func:`tree_map` and
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Union
 
 import torch
@@ -33,6 +33,7 @@ __all__ = [
     "Params",
     "Loss",
     "Criterion",
+    "StepSize",
     "gradient_step",
     "check_params",
     "tree_map",
@@ -56,12 +57,17 @@ def tree_map(fn: Callable[..., Tensor], *trees: Params | Tensor) -> Params | Ten
     return {k: fn(*(t[k] for t in trees)) for k in trees[0]}
 
 
-def gradient_step(params: Params | Tensor, grads: Params | Tensor, lr: float | Tensor | None) -> Params | Tensor:
+StepSize = Union[float, Tensor, Mapping[str, Union[float, Tensor]], None]
+
+
+def gradient_step(params: Params | Tensor, grads: Params | Tensor, lr: StepSize) -> Params | Tensor:
     """One step of gradient descent: phi = theta - lr * g, leaf by leaf, as new tensors.
 
     params, grads: the same names and shapes (any extra leading dimensions, e.g. one copy per
     task, broadcast alike); lr: the step size alpha (a number, or a tensor, e.g. one per
-    point of a sweep under ``vmap``). ``lr=None`` means the gradients were taken of
+    point of a sweep under ``vmap``), or a dict ``{name: alpha_name}`` with one step size per
+    leaf (Meta-SGD's and MAML++'s per-layer rates; a scalar tensor that requires grad is
+    meta-learned through phi). ``lr=None`` means the gradients were taken of
     -alpha * L, so they already are the step: phi = theta + g. (The batched MAML engine does
     that: the step size then multiplies one scalar, the loss, rather than every weight.)
     Differentiable: keep the graph of ``grads`` (``create_graph=True``) and phi is a
@@ -69,7 +75,16 @@ def gradient_step(params: Params | Tensor, grads: Params | Tensor, lr: float | T
     """
     if lr is None:
         return tree_map(torch.add, params, grads)
-    return tree_map(lambda p, g: p - lr * g, params, grads)      # phi = theta - alpha * grad L(theta)
+    if not isinstance(lr, Mapping):
+        return tree_map(lambda p, g: _descend(p, g, lr), params, grads)
+    if isinstance(params, Tensor) or set(lr) != set(params):
+        have = "a flat tensor" if isinstance(params, Tensor) else f"names {sorted(params)}"
+        raise ValueError(f"per-leaf step sizes need a dict of parameters with lr's names {sorted(lr)}, got {have}")
+    return {k: _descend(p, grads[k], lr[k]) for k, p in params.items()}
+
+
+def _descend(p: Tensor, g: Tensor, lr: float | Tensor) -> Tensor:
+    return p - lr * g      # phi = theta - alpha * grad L(theta): the course's one gradient step
 
 
 def check_params(params: Params | Tensor, name: str = "params", *, flat_ok: bool = False) -> None:

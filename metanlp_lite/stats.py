@@ -12,6 +12,8 @@ labels or per-episode numbers, so the sinusoid notebooks use them as well as the
   :func:`~metanlp_lite.fewshot.training.evaluate_method` does), ``mean_ci95(acc_a - acc_b)``
   is the interval of their difference, much narrower than the two intervals side by side
   (notebook 04, section 6).
+- :func:`paired_over_seeds`: a paired difference when each method was also trained with several
+  seeds (notebook 05): the interval adds the seeds' variation to the episodes'.
 - :func:`confusion_matrix`: which true class is taken for which (notebook 04, section 9).
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["accuracy", "mean_ci95", "mean_ci95_t", "confusion_matrix"]
+__all__ = ["accuracy", "mean_ci95", "mean_ci95_t", "paired_over_seeds", "confusion_matrix"]
 
 # Student's t quantile t_{0.975, df} for df = 1..10 (beyond, 1.96 is within 12%)
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -55,6 +57,29 @@ def mean_ci95_t(values: Sequence[float] | Tensor) -> tuple[float, float]:
         raise ValueError(f"need at least 2 values for an interval, got {v.numel()}")
     t = _T975.get(v.numel() - 1, 1.96 if v.numel() > 60 else 2.0 + 2.5 / (v.numel() - 1))
     return v.mean().item(), t * v.std(unbiased=True).item() / math.sqrt(v.numel())
+
+
+def paired_over_seeds(a: Tensor, b: Tensor) -> tuple[float, float]:
+    """Mean difference a - b and the half-width of its 95% interval, on the same episodes, for
+    methods trained with several seeds.
+
+    a: (S_a, E), b: (S_b, E): per-episode accuracies, one row per training seed (S = 1 for a
+    method with nothing to train), the same E episodes in every row. The difference is that of
+    the seed-averaged accuracies. Its variance has two parts, added: the episodes' (the paired
+    variance over episodes of the seed-averaged difference, / E) and the seeds' (each method's
+    variance between its per-seed means, / S). Half-width: 1.96 times the square root (a normal
+    approximation: with three seeds the seeds' part is itself uncertain).
+    """
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"expected (seeds, episodes) tensors over the same episodes, got {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}")
+    d = a.mean(0) - b.mean(0)
+    var = d.var(unbiased=True) / d.numel()
+    for x in (a, b):
+        if x.shape[0] > 1:
+            var = var + x.mean(1).var(unbiased=True) / x.shape[0]
+    return d.mean().item(), 1.96 * math.sqrt(var.item())
 
 
 def confusion_matrix(pred: Tensor, target: Tensor, n_way: int) -> Tensor:

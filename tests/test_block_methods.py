@@ -17,7 +17,7 @@ from metanlp_lite.fewshot.features import LazyBatch, add_label_names, make_pools
 from metanlp_lite.fewshot.maml_family import LoRAMAML
 from metanlp_lite.fewshot.methods import build_method
 from metanlp_lite.fewshot.training import evaluate_batches, episode_batches, predict_all
-from metanlp_lite.stats import mean_ci95_t
+from metanlp_lite.stats import mean_ci95, mean_ci95_t, paired_over_seeds
 
 TEXTS = ["I still have not received my new card", "how do I top up by bank transfer",
          "why was I charged a fee for cash withdrawal", "my card payment was declined",
@@ -165,14 +165,54 @@ def test_lora_inner_loop_adapts_only_factors_and_head(batch):
     assert out.shape == (10, 5)
 
 
-def test_second_order_maml_through_the_block_differs_from_first_order(batch):
+def _layer_moved(phi, m, task=0):
+    """How far task ``task``'s inner loop moved the layer's query weight (0: not at all)."""
+    w = _body(m).layers[0].attention.self.query.weight
+    key = next(k for k in phi if k.endswith("layers.0.attention.self.query.weight"))
+    return (phi[key][task] - w).abs().max().item()
+
+
+def test_a_zero_head_stops_the_first_inner_step_at_the_head(batch):
+    """MAML's head starts at zero, so the support loss's gradient reaching the layer,
+    W_head^T (p - y), is exactly zero at the first inner step: one step adapts only the head.
+    The registered two training steps adapt the layer; Proto-MAML's prototype head does from the first."""
+    m = build_method("maml", "minilm-block", 384, n_way=5, seed=0, dtype=torch.float64)
+    assert m.learner.inner_steps == 2
+    b = m.cast(batch)
+    assert _layer_moved(m.learner.adapt_batch(b.support_x, b.support_y, 1), m) == 0.0
+    assert _layer_moved(m.learner.adapt_batch(b.support_x, b.support_y, 2), m) > 1e-6
+    pm = build_method("protomaml", "minilm-block", 384, n_way=5, seed=0, dtype=torch.float64)
+    assert _layer_moved(pm.adapt(pm.cast(batch), 1, first_order=True), pm) > 1e-6
+
+
+@pytest.mark.parametrize("method", ["maml", "protomaml"])
+def test_second_order_through_the_layer_differs_from_first_order(method, batch):
+    """With the registered inner loops (two steps for MAML, a prototype head for Proto-MAML) the
+    layer is adapted in the inner loop, so its meta-gradient has a second-order term: float64."""
     grads = {}
-    for kind in ("maml", "fomaml"):
-        m = build_method(kind, "minilm-block", 384, n_way=5, seed=0)
+    for first_order in (False, True):
+        extra = {"first_order": first_order} if method == "protomaml" else {}
+        kind = method if method == "protomaml" or not first_order else "fomaml"
+        m = build_method(kind, "minilm-block", 384, n_way=5, seed=0, dtype=torch.float64, **extra)
         m.loss(m.cast(batch)).backward()
-        grads[kind] = _body(m).layers[0].attention.self.query.weight.grad.clone()
-    gap = ((grads["maml"] - grads["fomaml"]).norm() / grads["maml"].norm()).item()
-    assert gap > 1e-4, f"second- and first-order meta-gradients should differ, relative gap {gap:.1e}"
+        grads[first_order] = _body(m).layers[0].attention.self.query.weight.grad.clone()
+    gap = ((grads[False] - grads[True]).norm() / grads[False].norm()).item()
+    assert gap > 1e-3, f"{method}: second- and first-order meta-gradients of the layer should differ, gap {gap:.1e}"
+
+
+def test_proto_maml_meta_learns_separate_step_sizes_for_head_and_layer(batch):
+    m = build_method("protomaml", "minilm-block", 384, n_way=5, seed=0, dtype=torch.float64)
+    head, layer = m.log_lr.exp().tolist()
+    assert head == pytest.approx(0.1) and layer == pytest.approx(1.0)
+    rates = m.step_sizes(["W", "b", "body.layers.0.output.dense.weight"])
+    assert rates["W"] is rates["b"] and rates["body.layers.0.output.dense.weight"].item() == pytest.approx(1.0)
+    m.loss(m.cast(batch)).backward()
+    assert m.log_lr.grad is not None and (m.log_lr.grad != 0).all()     # both rates are meta-learned
+    groups = m.optimizer_groups(3e-5, 0.0)
+    assert [len(g["params"]) for g in groups][-1] == 1 and groups[-1]["params"][0] is m.log_lr
+    assert sum(len(g["params"]) for g in groups) == len(m.meta_parameters())
+    frozen = build_method("protomaml", "minilm", 384, n_way=5, seed=0)      # notebook 04's: one plain rate
+    assert frozen.log_lr is None and frozen.step_sizes(["W"]) == 0.1
 
 
 def test_ncm_on_token_states_is_ncm_on_the_embeddings(banking77, pools):
@@ -209,6 +249,20 @@ def test_method_lora_needs_the_block_encoder():
 def test_mean_ci95_t_uses_student_t():
     mean, ci = mean_ci95_t([1.0, 2.0, 3.0, 4.0, 5.0])
     assert mean == 3.0 and abs(ci - 2.776 * (2.5 ** 0.5) / 5 ** 0.5) < 1e-9
+
+
+def test_paired_over_seeds_adds_the_seeds_variation_to_the_episodes():
+    g = torch.Generator().manual_seed(0)
+    episodes = torch.randn(600, generator=g) * 10          # what every run shares: the episodes' difficulty
+    b = (80 + episodes)[None]                              # one run (nothing to train)
+    same = (81 + episodes + torch.randn(600, generator=g))[None].repeat(3, 1)   # three seeds, identical runs
+    d, h = paired_over_seeds(same, b)
+    assert d == pytest.approx(mean_ci95(same[0] - b[0])[0]) and h == pytest.approx(mean_ci95(same[0] - b[0])[1])
+    spread = same + torch.tensor([[-1.0], [0.0], [1.0]])   # the seeds' means differ by 1 point
+    d2, h2 = paired_over_seeds(spread, b)
+    assert d2 == pytest.approx(d) and h2 == pytest.approx(1.96 * (h ** 2 / 1.96 ** 2 + 1.0 / 3) ** 0.5)
+    with pytest.raises(ValueError, match="same episodes"):
+        paired_over_seeds(spread, b[:, :100])
 
 
 def test_split_all_reports_each_split_and_the_mean_over_them(capsys):
@@ -270,3 +324,15 @@ def test_graph_bytes_counts_what_backward_keeps():
     assert seconds > 0 and size == second and x.grad is not None
     with pytest.raises(ValueError, match="at least 1"):
         meta_step_cost(second_order(True), repeats=0)
+
+
+def test_graph_split_separates_weight_copies_from_activations():
+    from metanlp_lite.cost import graph_bytes, graph_split
+
+    w = torch.randn(3, 20, 10, requires_grad=True)       # three tasks' copies of a 20 x 10 weight
+    x = torch.randn(3, 7, 10, requires_grad=True)        # their inputs: 7 rows each
+    _, total = graph_bytes(lambda: torch.tanh(x @ w.transpose(1, 2)).sum())
+    _, split = graph_split(lambda: torch.tanh(x @ w.transpose(1, 2)).sum(), [3 * 20 * 10 * 4])
+    assert w.grad is not None                            # the backward pass ran (and freed the graph)
+    assert split == {"weights": 3 * 20 * 10 * 4, "activations": 3 * 7 * 10 * 4 + 3 * 7 * 20 * 4}   # x; tanh's output
+    assert sum(split.values()) == total

@@ -23,6 +23,7 @@ from metanlp_lite.fewshot.maml_family import ANIL, ProtoMAML
 from metanlp_lite.fewshot.methods import METHODS, build_method
 from metanlp_lite.fewshot.metric import prototypes
 from metanlp_lite.fewshot.training import evaluate_method, train_for, train_method
+from metanlp_lite.params import gradient_step
 from metanlp_lite.stats import confusion_matrix, mean_ci95
 
 DT = torch.float64
@@ -392,3 +393,55 @@ def test_protomaml_second_order_through_layernorm_matches_finite_differences():
     first = ProtoMAML(body, inner_lr=0.3, inner_steps=2, first_order=True)
     fo = torch.autograd.grad(first.loss(batch), list(body.parameters()))
     assert max((a - b).abs().max() for a, b in zip(fo, exact.values())) > 1e-4   # second order matters here
+
+
+class Plateau(Method):
+    """A method whose meta-val accuracy is fixed by a schedule of weights: w follows the steps,
+    and predictions are right exactly when w is in ``good`` (so meta-val peaks, then falls)."""
+
+    name = "plateau"
+
+    def __init__(self, good):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.good = good
+        self.shots_seen: set[int] = set()
+
+    def loss(self, batch):
+        return -self.w.sum()                                  # every step raises w by about lr
+
+    def logits(self, batch):
+        n = int(batch.support_y.max()) + 1
+        self.shots_seen.add(batch.support_y.shape[1] // n)
+        right = round(self.w.item()) in self.good
+        out = torch.zeros(*batch.query_y.shape, n)
+        return out.scatter(-1, batch.query_y[..., None], 1.0) if right else out.scatter(
+            -1, ((batch.query_y + 1) % n)[..., None], 1.0)
+
+
+def test_early_stopping_stops_after_patience_checks_and_keeps_the_best():
+    labels = torch.arange(15).repeat_interleave(20)
+    x = torch.randn(len(labels), 4, generator=torch.Generator().manual_seed(0))
+    names = [str(i) for i in range(15)]
+    pools = {p: Pool(x, labels, c, None, names, names) for p, c in
+             (("train", list(range(5))), ("val", list(range(5, 10))), ("test", list(range(10, 15))))}
+    m = Plateau(good={2, 3})                  # with lr 1 (Adam), w is ~step: meta-val is 100% at steps 2-3 only
+    log = train_method(m, pools["train"], pools["val"], n_way=3, steps=50, lr=1.0, eval_every=1,
+                       val_episodes=10, patience=4, val_shots=(1,), show_progress=False)
+    assert log.best_step == 2 and log.best_val == 100.0
+    assert log.steps[-1] == 2 + 4, f"stopped at {log.steps[-1]}, not 4 checks after the best (step 2)"
+    assert round(m.w.item()) == 2                          # the best checkpoint is loaded
+    assert m.shots_seen == {1}                              # meta-val episodes were 1-shot only
+    full = train_method(Plateau(good={2, 3}), pools["train"], pools["val"], n_way=3, steps=12, lr=1.0, eval_every=1,
+                        val_episodes=10, show_progress=False)
+    assert full.steps[-1] == 12                             # no patience: every step runs
+
+
+def test_per_parameter_step_sizes():
+    theta = {"head": torch.tensor([1.0, 2.0]), "layer": torch.tensor([[3.0]])}
+    g = {"head": torch.tensor([1.0, 1.0]), "layer": torch.tensor([[1.0]])}
+    phi = gradient_step(theta, g, {"head": 0.5, "layer": torch.tensor(0.01)})
+    assert torch.equal(phi["head"], torch.tensor([0.5, 1.5])) and torch.allclose(phi["layer"], torch.tensor([[2.99]]))
+    assert torch.equal(gradient_step(theta, g, 0.5)["layer"], torch.tensor([[2.5]]))
+    with pytest.raises(ValueError, match="lr's names"):
+        gradient_step(theta, g, {"head": 0.5})

@@ -21,49 +21,51 @@ from metanlp_lite.fewshot.training import train_for, train_method
 
 FEWSHOT = Path(__file__).resolve().parents[1] / "metanlp_lite" / "fewshot"
 
-# HYPERPARAMS as it stood before the registry (commit 478f545), written out: notebooks 04 and 05
-# and the stored results were produced with these values.
+# HYPERPARAMS written out: "minilm" and "bow" as they stood before the registry (commit 478f545),
+# which produced notebook 04's outputs; "minilm-block" as notebook 05's stored results were
+# produced (since 2026-12-01: meta-val of the meta-test's 1-shot shape, two inner steps for MAML
+# on the layer, Proto-MAML's separate, meta-learned step sizes for head and layer).
 FROZEN_HYPERPARAMS = {
     "ncm": {"minilm": {}, "bow": {}, "minilm-block": {}},
     "finetune": {
         "minilm": {"meta_batch": 128, "head_lr": 10.0, "head_steps": 30},
         "bow": {"meta_batch": 128, "head_lr": 10.0, "head_steps": 30, "lr": 0.003},
         "minilm-block": {"meta_batch": 4, "head_lr": 10.0, "head_steps": 30, "lr": 3e-05, "weight_decay": 0.0,
-                         "n_query": 5},
+                         "n_query": 5, "val_shots": (1,)},
     },
     "protonet": {
         "minilm": {},
         "bow": {"lr": 0.003},
-        "minilm-block": {"lr": 3e-05, "weight_decay": 0.0, "meta_batch": 4, "n_query": 5},
+        "minilm-block": {"lr": 3e-05, "weight_decay": 0.0, "meta_batch": 4, "n_query": 5, "val_shots": (1,)},
     },
     **{kind: {
         "minilm": {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 1, "test_steps": 3, "lr": 0.0003},
         "bow": {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 1, "test_steps": 3, "lr": 0.001},
-        "minilm-block": {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 1, "test_steps": 3, "lr": 3e-05,
-                         "weight_decay": 0.0, "meta_batch": 4, "n_query": 5},
+        "minilm-block": {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 2, "test_steps": 3, "lr": 3e-05,
+                         "weight_decay": 0.0, "meta_batch": 4, "n_query": 5, "val_shots": (1,)},
     } for kind in ("maml", "fomaml")},
     "reptile": {
         "minilm": {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 3, "test_steps": 3, "lr": 0.001,
                    "dtype": torch.float64},   # since 2026-12-01: the same model on AVX2, AVX-512 and default kernels
         "bow": {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 3, "test_steps": 3, "lr": 0.003},
         "minilm-block": {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 3, "test_steps": 3, "lr": 3e-05,
-                         "weight_decay": 0.0, "meta_batch": 4, "n_query": 5},
+                         "weight_decay": 0.0, "meta_batch": 4, "n_query": 5, "val_shots": (1,)},
     },
     "anil": {
         "minilm": {"scale": 5.0, "inner_lr": 1.0, "inner_steps": 3, "test_steps": 5},
         "bow": {"scale": 5.0, "inner_lr": 1.0, "inner_steps": 3, "test_steps": 5, "lr": 0.003},
         "minilm-block": {"scale": 5.0, "inner_lr": 1.0, "inner_steps": 3, "test_steps": 5, "lr": 3e-05,
-                         "weight_decay": 0.0, "meta_batch": 4, "n_query": 5},
+                         "weight_decay": 0.0, "meta_batch": 4, "n_query": 5, "val_shots": (1,)},
     },
     "protomaml": {
         "minilm": {"scale": 3.0, "inner_lr": 0.1, "inner_steps": 1, "test_steps": 1},
         "bow": {"scale": 3.0, "inner_lr": 0.1, "inner_steps": 1, "test_steps": 1, "lr": 0.003},
-        "minilm-block": {"scale": 3.0, "inner_lr": 0.1, "inner_steps": 1, "test_steps": 1, "lr": 3e-05,
-                         "weight_decay": 0.0, "meta_batch": 4, "n_query": 5},
+        "minilm-block": {"scale": 3.0, "inner_lr": 0.1, "inner_steps": 1, "test_steps": 1, "body_lr": 1.0,
+                         "learn_inner_lr": True, "lr": 3e-05, "weight_decay": 0.0, "meta_batch": 4, "n_query": 5, "val_shots": (1,)},
     },
     "lora": {
         "minilm-block": {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 2, "test_steps": 3, "lr": 3e-05, "rank": 4,
-                         "weight_decay": 0.0, "meta_batch": 4, "n_query": 5},
+                         "weight_decay": 0.0, "meta_batch": 4, "n_query": 5, "val_shots": (1,)},
     },
 }
 
@@ -86,7 +88,7 @@ BLOCK_FINGERPRINTS = {
     ("ncm", "minilm-block"): "526172af8d162863", ("finetune", "minilm-block"): "0ff58f52e0c17158",
     ("protonet", "minilm-block"): "c79f0ab0e899237c", ("maml", "minilm-block"): "4135adaf37f51e1c",
     ("fomaml", "minilm-block"): "0d41d583d00d9462", ("reptile", "minilm-block"): "9de5474a8c87f8b4",
-    ("anil", "minilm-block"): "36173ccf44b30a36", ("protomaml", "minilm-block"): "6471cc5d67485bf3",
+    ("anil", "minilm-block"): "36173ccf44b30a36", ("protomaml", "minilm-block"): "ff18b1dc077a5cef",   # + its two log step sizes (2026-12-01)
     ("lora", "minilm-block"): "e91b760ff9750771",
 }
 

@@ -41,7 +41,7 @@ from .methods import (
 )
 from .metric import NCM, ProtoNet, ncm_logits, ncm_predict, prototypes
 from .training import (
-    CENTRE, EVAL_EVERY, STEPS, VAL_EPISODES, TrainLog, embed_rows, episode_batches, evaluate, evaluate_batches,
+    CENTRE, EVAL_EVERY, PATIENCE, STEPS, VAL_EPISODES, TrainLog, embed_rows, episode_batches, evaluate, evaluate_batches,
     evaluate_method, frozen_batches, predict_all, train_for, train_mean, train_method,
 )
 
@@ -63,7 +63,7 @@ __all__ = [
     "METHODS", "LAYER_METHODS", "HYPERPARAMS", "TRAINING_HYPERPARAMS", "registered", "registration",
     "known_hyperparams", "hyperparams", "build_method",
     # training
-    "STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "train_method", "evaluate_method",
+    "STEPS", "VAL_EPISODES", "EVAL_EVERY", "PATIENCE", "CENTRE", "evaluate", "TrainLog", "train_method", "evaluate_method",
     "episode_batches", "evaluate_batches", "predict_all", "frozen_batches", "embed_rows", "train_mean", "train_for",
     # cli
     "SPLITS", "run", "command", "main",

@@ -65,7 +65,7 @@ def run(data: str, method: str, encoder: str = "minilm", *, split: str | None = 
     settings = {"data": str(data), "split": split, "test_data": test_data, "test_split": test_split,
                 "method": method, "encoder": encoder, "label_names": label_names, "n_way": n_way,
                 "k_shot": k_shot, "n_query": n_query, "episodes": episodes, "seed": seed, "budget": budget,
-                "train_steps": (STEPS[budget] if steps is None else steps) if model.needs_training else 0,
+                "train_steps": (log.steps[-1] if log.steps else 0) if model.needs_training else 0,
                 **{k: (list(v) if isinstance(v, tuple) else v) for k, v in overrides.items()}}
     return {"mean": round(mean, 2), "ci95": round(ci, 2), "settings": settings,
             "best_step": log.best_step, "val_acc": None if math.isnan(log.best_val) else round(log.best_val, 2),
@@ -148,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=_positive_int, default=600, help="meta-test episodes (>= 2)")
     parser.add_argument("--seed", type=_nonnegative_int, default=0)
     parser.add_argument("--budget", choices=sorted(STEPS), default="full",
-                        help=f"meta-training length: quick ({STEPS['quick']} steps, the notebook's default run) "
-                             f"or full ({STEPS['full']} steps)")
+                        help=f"meta-training length: quick ({STEPS['quick']} steps, the notebook's default run), "
+                             f"full ({STEPS['full']} steps) or early (until meta-val stops improving, "
+                             f"at most {STEPS['early']} steps)")
     parser.add_argument("--steps", type=_nonnegative_int, default=None, help="meta-training steps (overrides --budget)")
     parser.add_argument("--lora-rank", type=_positive_int, default=None,
                         help="--method lora: the rank r of the low-rank fast weights (default 4)")

@@ -7,7 +7,8 @@
 ``anil``      ANIL (Raghu et al., 2020): only the last layer is adapted per task; it is MAML
               applied to the head, whose inputs are the meta-learned network's features
 ``protomaml`` Proto-MAML (Triantafillou et al., 2020): MAML whose last layer starts from the
-              prototypes, W_k = 2 c_k, b_k = -|c_k|^2
+              prototypes, W_k = 2 c_k, b_k = -|c_k|^2; on ``minilm-block`` the head and the
+              Transformer layer take separate inner step sizes, both meta-learned
 ``lora``      MAML whose inner loop adapts only low-rank fast weights (Hu et al., 2022's LoRA
               factors) and the head, while the outer loop meta-learns the whole body
               (``minilm-block`` only: the factors sit on the Transformer layer's weights)
@@ -23,6 +24,7 @@ feature scale.
 """
 from __future__ import annotations
 
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +33,7 @@ from torch.func import functional_call, vmap
 
 from ..episodes import TaskBatch
 from ..maml import MAML, Reptile, inner_loop_batched
-from ..params import per_task
+from ..params import Params, per_task
 from ..text import load_encoder
 from ..transformer import lora_params
 from .base import BLOCK_HYPERPARAMS, BuildSpec, Method, register
@@ -42,13 +44,14 @@ __all__ = ["MAMLFamily", "ANIL", "ProtoMAML", "LoRAMAML"]
 _MAML = {"scale": 5.0, "inner_lr": 0.5, "inner_steps": 1, "test_steps": 3, "lr": 3e-4}
 _ANIL = {"scale": 5.0, "inner_lr": 1.0, "inner_steps": 3, "test_steps": 5}
 _PROTOMAML = {"scale": 3.0, "inner_lr": 0.1, "inner_steps": 1, "test_steps": 1}
+LOG_LR_LR = 1e-2       # the outer step on Proto-MAML's log inner step sizes (a rate moves ~1% a step)
 _BOW_EVAL_TASKS = 50   # on bow, every task holds its own copy of the 2048 x 64 first layer
 
 
 @register("maml", column=3, options=("learn_head_init",), hyperparams={
-    "minilm": {**_MAML}, "bow": {**_MAML, "lr": 1e-3}, "minilm-block": {**_MAML, **BLOCK_HYPERPARAMS}})
+    "minilm": {**_MAML}, "bow": {**_MAML, "lr": 1e-3}, "minilm-block": {**_MAML, "inner_steps": 2, **BLOCK_HYPERPARAMS}})
 @register("fomaml", column=4, options=("learn_head_init",), hyperparams={
-    "minilm": {**_MAML}, "bow": {**_MAML, "lr": 1e-3}, "minilm-block": {**_MAML, **BLOCK_HYPERPARAMS}})
+    "minilm": {**_MAML}, "bow": {**_MAML, "lr": 1e-3}, "minilm-block": {**_MAML, "inner_steps": 2, **BLOCK_HYPERPARAMS}})
 # Reptile on MiniLM trains in float64, rounded to float32 after every step: in float32 its 60 steps
 # turn the last-bit differences of another CPU's kernels (AVX2 against AVX-512 or the default ones)
 # into a different model (measured: 92.20 against 92.21 on BANKING77 1-shot with names).
@@ -63,6 +66,10 @@ class MAMLFamily(Method):
     first inner step turns it into a prototype-like classifier); :class:`~metanlp_lite.maml.MAML`
     or :class:`~metanlp_lite.maml.Reptile` adapts *all* its parameters per task, batched over
     tasks.
+
+    A zero head passes no gradient to the body at the first inner step (it is W_head^T (p - y)
+    = 0), so one inner step adapts only the head: on ``minilm-block``, ``maml`` and ``fomaml``
+    train with two, so that the Transformer layer is adapted in the inner loop too.
 
     The head's *initialisation* stays zero (``learn_head_init=False``): labels are a random
     permutation in every episode, so a learned initial head can only add a bias towards some
@@ -184,8 +191,12 @@ class _PrototypeHead(nn.Module):
         return self.body(x) @ self.W.T + self.b
 
 
-@register("protomaml", column=7, hyperparams={
-    "minilm": {**_PROTOMAML}, "bow": {**_PROTOMAML, "lr": 3e-3}, "minilm-block": {**_PROTOMAML, **BLOCK_HYPERPARAMS}})
+# minilm-block: the head and the Transformer layer take separate inner step sizes, both
+# meta-learned (Meta-SGD's idea, one rate per group as in MAML++): the layer's gradient is
+# small (|g| ~ 3e-4), so its step starts at 1.0, where it moves the layer by ~1e-4 per step
+@register("protomaml", column=7, options=("first_order", "body_lr", "learn_inner_lr"), hyperparams={
+    "minilm": {**_PROTOMAML}, "bow": {**_PROTOMAML, "lr": 3e-3},
+    "minilm-block": {**_PROTOMAML, "body_lr": 1.0, "learn_inner_lr": True, **BLOCK_HYPERPARAMS}})
 class ProtoMAML(Method):
     """Proto-MAML (Triantafillou et al., 2020): MAML whose head starts from the prototypes.
 
@@ -202,29 +213,65 @@ class ProtoMAML(Method):
     name = "protomaml"
 
     def __init__(self, body: nn.Module, inner_lr: float, inner_steps: int, test_steps: int | None = None,
-                 first_order: bool = True) -> None:
+                 first_order: bool = True, body_lr: float | None = None, learn_inner_lr: bool = False) -> None:
         super().__init__()
         self.body = body
         self.inner_lr, self.inner_steps, self.first_order = inner_lr, inner_steps, first_order
         self.test_steps = inner_steps if test_steps is None else test_steps
+        self.loop_queries = False    # query logits task by task (set for a Transformer body), else vmapped
+        # One step size for the head, one for the body: log-rates, meta-learned if learn_inner_lr.
+        # Without either option the head and body share inner_lr, a plain number.
+        self.log_lr: nn.Parameter | None = None
+        if body_lr is not None or learn_inner_lr:
+            rates = torch.tensor([inner_lr, inner_lr if body_lr is None else body_lr]).log()
+            self.log_lr = nn.Parameter(rates, requires_grad=learn_inner_lr)
 
     @classmethod
     def build(cls, spec: BuildSpec) -> ProtoMAML:
-        m = cls(spec.body(), spec.hp["inner_lr"], spec.hp["inner_steps"], spec.hp["test_steps"])
+        hp = spec.hp
+        m = cls(spec.body(), hp["inner_lr"], hp["inner_steps"], hp["test_steps"],
+                first_order=hp.get("first_order", True), body_lr=hp.get("body_lr"),
+                learn_inner_lr=hp.get("learn_inner_lr", False))
         if spec.encoder == "bow":
             m.eval_tasks = _BOW_EVAL_TASKS
+        m.loop_queries = spec.encoder == "minilm-block"
         return m
+
+    def optimizer_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+        """The method's groups, and the inner step sizes' log-rates in their own, with an outer
+        rate of ``LOG_LR_LR``: at the layer's 3e-5 they would not move in a run."""
+        groups = super().optimizer_groups(lr, weight_decay)
+        if self.log_lr is None or not self.log_lr.requires_grad:
+            return groups
+        for g in groups:
+            g["params"] = [p for p in g["params"] if p is not self.log_lr]
+        return groups + [{"params": [self.log_lr], "weight_decay": 0.0, "lr": LOG_LR_LR}]
+
+    def step_sizes(self, names: list[str]) -> float | dict[str, Tensor]:
+        """The inner step size: ``inner_lr``, or one per parameter name (the head's for ``W`` and
+        ``b``, the body's for ``body.*``) when the two groups have their own."""
+        if self.log_lr is None:
+            return self.inner_lr
+        head, body = self.log_lr.exp().unbind()
+        return {n: body if n.startswith("body.") else head for n in names}
+
+    def adapt(self, batch: TaskBatch, steps: int, first_order: bool) -> Params:
+        """Each task's body and head after ``steps`` inner steps from its prototypes:
+        ``{"body.<name>": (T, *shape), "W": (T, N, d), "b": (T, N)}``."""
+        sx, sy = batch.support_x, batch.support_y
+        c = prototypes(self.body(sx), sy, self.n_way_of(batch))                       # (T, N, d)
+        theta = {f"body.{n}": p for n, p in self.body.named_parameters()}
+        phi = {**per_task(theta, len(c)), "W": 2 * c, "b": -(c * c).sum(-1)}        # each task's head: its prototypes
+        return inner_loop_batched(_PrototypeHead(self.body), phi, sx, sy, lr=self.step_sizes(list(phi)), steps=steps,
+                                  loss_fn=F.cross_entropy, first_order=first_order)
 
     def _adapted_logits(self, batch: TaskBatch, steps: int, first_order: bool) -> Tensor:
         """Query logits (T, N*Q, N) after ``steps`` inner steps of body and head from each task's prototypes."""
-        sx, sy, qx, _ = batch
-        c = prototypes(self.body(sx), sy, self.n_way_of(batch))                       # (T, N, d)
-        model = _PrototypeHead(self.body)
-        theta = {f"body.{n}": p for n, p in self.body.named_parameters()}
-        phi = {**per_task(theta, len(c)), "W": 2 * c, "b": -(c * c).sum(-1)}        # each task's head: its prototypes
-        phi = inner_loop_batched(model, phi, sx, sy, lr=self.inner_lr, steps=steps, loss_fn=F.cross_entropy,
-                                 first_order=first_order)
-        return vmap(lambda p, x: functional_call(model, p, (x,)), randomness="different")(phi, qx)
+        model, phi = _PrototypeHead(self.body), self.adapt(batch, steps, first_order)
+        if self.loop_queries:      # a Transformer layer per task: a loop of plain matmuls, 5x faster than vmap's bmm
+            return torch.stack([functional_call(model, {k: v[t] for k, v in phi.items()}, (x,))
+                                for t, x in enumerate(batch.query_x)])
+        return vmap(lambda p, x: functional_call(model, p, (x,)), randomness="different")(phi, batch.query_x)
 
     def loss(self, batch: TaskBatch) -> Tensor:
         logits = self._adapted_logits(batch, self.inner_steps, self.first_order)

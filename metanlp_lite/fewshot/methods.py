@@ -61,7 +61,7 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
 # dtype: of the parameters (see build_method).
 _COMMON = {"lr": 1e-3, "weight_decay": 1e-2, "meta_batch": 16, "dtype": torch.float32}
 # The hyper-parameters that meta-training takes (train_method's keywords); the others build the method.
-TRAINING_HYPERPARAMS = ("lr", "weight_decay", "meta_batch", "n_query", "train_shots")
+TRAINING_HYPERPARAMS = ("lr", "weight_decay", "meta_batch", "n_query", "train_shots", "val_shots")
 _EVAL_TASKS = {"minilm-block": 10}   # a task's utterances run through the Transformer layer (and its own copy of it)
 
 

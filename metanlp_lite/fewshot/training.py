@@ -5,7 +5,8 @@
   keeps the parameters that do best on fixed meta-val episodes (step 0 included) and returns
   a :class:`TrainLog`.
 - :func:`train_for` builds a method by name and meta-trains it with a *budget*'s number of
-  steps (:data:`STEPS`, :data:`EVAL_EVERY`, :data:`VAL_EPISODES`); the MiniLM adapter starts
+  steps (:data:`STEPS`, :data:`EVAL_EVERY`, :data:`VAL_EPISODES`; the ``early`` budget stops
+  when meta-val stops improving, :data:`PATIENCE`); the MiniLM adapter starts
   from the embeddings centred on the meta-train mean (:func:`train_mean`, :data:`CENTRE`).
 - :func:`evaluate` scores any ``predict`` function on seeded episodes; :func:`evaluate_method`
   does it for a method on a pool; :func:`episode_batches` builds those episodes once and
@@ -35,12 +36,15 @@ from .bodies import TransformerBody
 from .features import LazyBatch, Pool, featurize, is_lazy, sample_batch
 from .methods import TRAINING_HYPERPARAMS, build_method, hyperparams
 
-__all__ = ["STEPS", "VAL_EPISODES", "EVAL_EVERY", "CENTRE", "evaluate", "TrainLog", "train_method",
+__all__ = ["STEPS", "VAL_EPISODES", "EVAL_EVERY", "PATIENCE", "CENTRE", "evaluate", "TrainLog", "train_method",
            "evaluate_method", "episode_batches", "evaluate_batches", "predict_all", "frozen_batches", "embed_rows", "train_mean", "train_for"]
 
-STEPS = {"quick": 60, "full": 600}             # meta-training steps of a budget
-VAL_EPISODES = {"quick": 100, "full": 300}     # the meta-val episodes that choose the checkpoint
-EVAL_EVERY = {"quick": 20, "full": 50}         # steps between two meta-val checks
+# A budget: "quick" (the notebooks' default runs), "full", or "early": train until meta-val has not
+# improved for PATIENCE checks in a row (early stopping), at most STEPS["early"] steps.
+STEPS = {"quick": 60, "full": 600, "early": 200}   # meta-training steps of a budget (at most, for "early")
+VAL_EPISODES = {"quick": 100, "full": 300, "early": 100}   # the meta-val episodes that choose the checkpoint
+EVAL_EVERY = {"quick": 20, "full": 50, "early": 20}        # steps between two meta-val checks
+PATIENCE = {"quick": None, "full": None, "early": 3}      # checks without a better meta-val before stopping
 CENTRE = True   # the MiniLM adapter starts from the embeddings centred on the meta-train mean
 
 # ---------------------------------------------------------------------------------------
@@ -117,7 +121,7 @@ def _fixed_body(method: Method) -> nn.Module | None:
 
 
 @torch.no_grad()
-def embed_rows(body: nn.Module, features: Any, rows: Tensor, chunk: int = 512) -> Tensor:
+def embed_rows(body: nn.Module, features: Any, rows: Tensor, chunk: int = 128) -> Tensor:
     """``body`` applied to the given rows of a feature table, shortest texts first: (len(rows), D)."""
     order = torch.argsort(features.lengths[rows]) if hasattr(features, "lengths") else torch.arange(len(rows))
     z = torch.cat([body(features[rows[order[s:s + chunk]]]) for s in range(0, len(rows), chunk)])
@@ -178,7 +182,8 @@ def _supervised_batch(train: Pool, size: int, generator: torch.Generator) -> tup
 def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_shots: Sequence[int] = (1, 5),
                  n_query: int = 15, steps: int = 100, meta_batch: int = 16, lr: float = 1e-3,
                  weight_decay: float = 0.0, eval_every: int = 25, val_episodes: int = 100, seed: int = 0,
-                 show_progress: bool = True, desc: str | None = None, monitor: Pool | None = None) -> TrainLog:
+                 show_progress: bool = True, desc: str | None = None, monitor: Pool | None = None,
+                 val_shots: Sequence[int] | None = None, patience: int | None = None) -> TrainLog:
     """Meta-train ``method`` on ``train``'s classes; keep the parameters best on ``val``'s.
 
     Each step draws ``meta_batch`` episodes of ``n_way`` classes (cycling through
@@ -187,14 +192,17 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
     residual projection is pulled towards the identity). Every ``eval_every`` steps, and at
     step 0, the method is scored on the same ``val_episodes`` meta-val episodes (split
     evenly between the ``train_shots``, 15 queries per class);
-    the best checkpoint (the earliest among ties) is loaded at the end. Methods without
+    the best checkpoint (the earliest among ties) is loaded at the end. ``val_shots``: the
+    meta-val episodes' shots (default ``train_shots``; ``(1,)`` scores checkpoints on the
+    meta-test's 1-shot shape). ``patience``: stop early once that many checks in a row
+    have not beaten the best (None: run all ``steps``). Methods without
     parameters are returned as they are. ``monitor``: a pool (e.g. meta-test) whose accuracy
     on 100 1-shot episodes is recorded at every check, for plots only: it never chooses anything.
     """
     start = time.perf_counter()
     if not method.needs_training or steps == 0:
         return TrainLog([0], [], [], 0, float("nan"), time.perf_counter() - start, [])
-    val_set = _val_batches(val, n_way, train_shots, val_episodes, seed + 1)
+    val_set = _val_batches(val, n_way, train_shots if val_shots is None else tuple(val_shots), val_episodes, seed + 1)
 
     mon_set = _val_batches(monitor, n_way, (1,), 100, seed + 2) if monitor is not None else []
 
@@ -203,10 +211,7 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
 
     samplers = [train.sampler(n_way, k, n_query, seed=seed + 100 + k) for k in train_shots]
     gen = torch.Generator().manual_seed(seed + 7)
-    decay = [p for p in method.meta_parameters() if p.ndim >= 2]
-    other = [p for p in method.meta_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": other, "weight_decay": 0.0}], lr=lr)
+    opt = torch.optim.AdamW(method.optimizer_groups(lr, weight_decay), lr=lr)
     checked, accs, losses = [0], [val_acc()], []
     monitored = [val_acc(mon_set)] if mon_set else []
     best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[0], 0
@@ -231,6 +236,8 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
                 monitored.append(val_acc(mon_set))
             if accs[-1] > best_acc:
                 best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[-1], step
+            elif patience is not None and len(checked) - 1 - checked.index(best_step) >= patience:
+                break                                               # meta-val stopped improving
     bar.close()
     method.load_state_dict(best_state)
     return TrainLog(checked, accs, losses, best_step, best_acc, time.perf_counter() - start, monitored)
@@ -310,7 +317,8 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
     hp = hyperparams(method, encoder, **overrides)
     training = {k: hp[k] for k in TRAINING_HYPERPARAMS if k in hp}    # the others built the method
     log = train_method(m, train, pools["val"], n_way=n_way, steps=STEPS[budget] if steps is None else steps,
-                       eval_every=EVAL_EVERY[budget], val_episodes=VAL_EPISODES[budget], seed=seed,
+                       eval_every=EVAL_EVERY[budget], val_episodes=VAL_EPISODES[budget], patience=PATIENCE[budget],
+                       seed=seed,
                        show_progress=show_progress, desc=f"meta-training {method} ({encoder})", monitor=monitor,
                        **training)
     return m.float(), log
