@@ -1,22 +1,32 @@
 """Meta-learning inside MiniLM's last layer against the frozen encoder, on the field's protocol.
 
-Notebook 05 reports these numbers (it reads ``metanlp_lite/results/block_results.json``, shipped
-with the package; its default run re-measures one of them). For each setting, every method is scored on the same
-seeded meta-test episodes as notebook 04 (5-way 1-shot, 15 queries a class, 600 episodes, seed 0),
-so differences are paired; meta-training uses the quick budget (60 steps) unless ``--budget full``.
+    python benchmarks/block_results.py [--only SETTING ...] [--seeds 0 1 2] [--episodes 600]
 
-- BANKING77, splits 01-05 (the field's protocol): nearest class mean and notebook 04's ProtoNet
-  and Proto-MAML on frozen embeddings (``minilm``), against ProtoNet and ANIL on the layer
-  (``minilm-block``), with and without label names.
-- CLINC150, its held-out domains: the same methods.
-- BANKING77 split 01: the MAML family on the layer (MAML, first-order MAML, Proto-MAML, low-rank
-  fast weights), without names, with 20 meta-training steps and the first 200 of the 600 episodes:
-  each adapts the layer per task, so each episode runs its own copy of the layer (about 10x the
-  cost of ProtoNet's).
+Notebook 05 reports these numbers: it reads ``metanlp_lite/results/block_results.json``, shipped
+with the package, and its default run re-measures one of them. Every method is scored on the
+same seeded meta-test episodes as notebook 04 (5-way 1-shot, 15 queries a class, 600 episodes,
+episode seed 0), so differences are paired; every trained method is trained with three seeds
+(0, 1, 2), so intervals can include the variation between training runs.
 
-Writes the JSON after every setting (each episode's number of correct queries, out of 75,
-included), so an interrupted run
-keeps what it measured; ``--only`` picks settings. About 25 minutes on 2 CPU cores.
+Training: the ``early`` budget (:data:`~metanlp_lite.fewshot.training.STEPS` and
+``PATIENCE``): meta-val is checked every 20 steps and training stops once 3 checks in a row
+have not beaten the best (at most 200 steps); the best checkpoint is kept. On the Transformer
+layer (``minilm-block``) meta-val episodes have the meta-test's shape, 5-way 1-shot.
+
+- ``banking77-01`` ... ``banking77-05`` (BANKING77's five published class splits) and
+  ``clinc150-domains`` (CLINC150's held-out domains): nearest class mean and notebook 04's
+  ProtoNet on frozen embeddings (``minilm``), against ProtoNet with the layer trained
+  (``minilm-block``), without and with label names.
+- ``banking77-01-order``: Proto-MAML whose inner loop adapts the layer (separate, meta-learned
+  step sizes for head and layer), first and second order, BANKING77 split 01, without names,
+  the first 200 of the 600 episodes, at most 100 steps; the references (nearest class mean,
+  frozen ProtoNet, ProtoNet with the layer trained, trained as above) on the same 200 episodes.
+  Proto-MAML adapts the layer per task, so each episode runs its own copy of the layer (about
+  10x the cost of ProtoNet's); its five splits are left to the command line.
+
+Writes the JSON after every method (each episode's number of correct queries, out of 75, per
+seed), so an interrupted run keeps what it measured. About 90 minutes on 2 CPU cores (two
+processes, ``--only``, share them well).
 """
 from __future__ import annotations
 
@@ -26,63 +36,76 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "metanlp_lite" / "results" / "block_results.json"   # package data
-FROZEN = ["ncm", "protonet", "protomaml"]            # on minilm embeddings (notebook 04)
-LAYER = ["protonet", "anil"]                         # on minilm-block
-MAML_FAMILY = ["maml", "fomaml", "protomaml", "lora"]
+# (encoder, method, overrides, at most this many steps: None for the early budget's)
+MAIN = [("minilm", "ncm", {}, None), ("minilm", "protonet", {}, None), ("minilm-block", "protonet", {}, None)]
+ORDER = MAIN + [("minilm-block", "protomaml", {"first_order": True}, 100),
+                ("minilm-block", "protomaml", {"first_order": False}, 100)]
 
 
-def settings() -> list[tuple[str, str, str, list[tuple[str, str]], bool, int | None, int]]:
-    """(name, data, split, [(encoder, method)], with names too, steps (None: the budget's), episodes)."""
-    both = [("minilm", m) for m in FROZEN] + [("minilm-block", m) for m in LAYER]
-    out = [(f"banking77-{s}", "banking77", s, both, True, None, 600) for s in ("01", "02", "03", "04", "05")]
-    out.append(("clinc150-domains", "clinc150", "domains", both, True, None, 600))
-    out.append(("banking77-01-maml-family", "banking77", "01",
-                [("minilm", "ncm"), ("minilm", "protonet")] + [("minilm-block", m) for m in MAML_FAMILY],
-                False, 20, 200))
+def key(encoder: str, method: str, extra: dict) -> str:
+    """The stored name of a run: ``encoder/method``, ``/2nd`` for second-order Proto-MAML."""
+    return f"{encoder}/{method}" + ("/2nd" if extra.get("first_order") is False else "")
+
+
+def settings() -> list[tuple[str, str, str, list, bool, int]]:
+    """(name, data, split, [(encoder, method, overrides, max steps)], with names too, episodes)."""
+    out = [(f"banking77-{s}", "banking77", s, MAIN, True, 600) for s in ("01", "02", "03", "04", "05")]
+    out.append(("clinc150-domains", "clinc150", "domains", MAIN, True, 600))
+    out.append(("banking77-01-order", "banking77", "01", ORDER, False, 200))
     return out
 
 
 def main() -> None:
     from metanlp_lite.data import load_intents
     from metanlp_lite.fewshot.features import make_pools
-    from metanlp_lite.fewshot.training import evaluate_method, train_for
-    from metanlp_lite.stats import mean_ci95
+    from metanlp_lite.fewshot.training import episode_batches, evaluate_batches, train_for
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", default=None, help="setting names (default: all)")
-    parser.add_argument("--budget", default="quick", choices=["quick", "full"])
+    parser.add_argument("--methods", nargs="*", default=None, help="stored names, e.g. minilm-block/protonet")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=600)
+    parser.add_argument("--out", type=Path, default=OUT, help="the JSON to write (and add to)")
     args = parser.parse_args()
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
-    for name, data, split, methods, with_names, steps, episodes in settings():
+    out = args.out
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results = {k: v for k, v in results.items() if isinstance(v, dict) and "seeds" in v}   # this protocol's only
+    from metanlp_lite.fewshot.training import STEPS
+
+    for name, data, split, methods, with_names, episodes in settings():
         episodes = min(episodes, args.episodes)
         if args.only is not None and name not in args.only:
             continue
-        start = time.perf_counter()
         ds = load_intents(data)
-        pools = {enc: make_pools(ds, enc, split, show_progress=False) for enc in {e for e, _ in methods}}
-        entry: dict = {"data": data, "split": split, "budget": args.budget, "steps": steps, "episodes": episodes,
-                       "methods": {}}
-        for enc, method in methods:
-            t = time.perf_counter()
-            model, log = train_for(method, enc, pools[enc], budget=args.budget, seed=0, show_progress=False,
-                                   steps=steps if enc == "minilm-block" else None)
-            train_s = time.perf_counter() - t
-            row = {"best_step": log.best_step, "train_seconds": round(train_s, 1)}
-            for names in ((False, True) if with_names else (False,)):
-                acc = evaluate_method(model, pools[enc]["test"], episodes=episodes, label_names=names,
-                                      seed=0, show_progress=False)
-                mean, ci = mean_ci95(acc)
-                row["names" if names else "no_names"] = {"mean": round(mean, 2), "ci95": round(ci, 2),
-                                                         "correct": [round(a * 75 / 100) for a in acc.tolist()]}
-            entry["methods"][f"{enc}/{method}"] = row
-            print(f"{name} {enc}/{method}: " + ", ".join(f"{k} {row[k]['mean']:.2f} ± {row[k]['ci95']:.2f}"
-                                                        for k in ("no_names", "names") if k in row)
-                  + f" (trained {train_s:.0f} s, step {log.best_step})", flush=True)
-        entry["seconds"] = round(time.perf_counter() - start, 1)
-        results[name] = entry
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(results, separators=(",", ":")) + "\n")
+        pools = {enc: make_pools(ds, enc, split, show_progress=False) for enc in {e for e, *_ in methods}}
+        test = {(enc, names): episode_batches(pools[enc]["test"], episodes=episodes, label_names=names, seed=0)
+                for enc in pools for names in ((False, True) if with_names else (False,))}
+        entry = results.setdefault(name, {"data": data, "split": split, "budget": "early",
+                                          "episodes": episodes, "seeds": args.seeds, "methods": {}})
+        for enc, method, extra, steps in methods:
+            name_m = key(enc, method, extra)
+            if args.methods is not None and name_m not in args.methods:
+                continue
+            runs = {}
+            for seed in (args.seeds if method != "ncm" else [0]):       # nearest class mean has nothing to train
+                t = time.perf_counter()
+                model, log = train_for(method, enc, pools[enc], budget="early", seed=seed, show_progress=False,
+                                       steps=steps, **extra)
+                run = {"max_steps": STEPS["early"] if steps is None else steps, "best_step": log.best_step,
+                       "checked": log.steps, "val": [round(a, 2) for a in log.val_acc],
+                       "train_seconds": round(time.perf_counter() - t, 1)}
+                for (e, names), batches in test.items():
+                    if e == enc:
+                        acc = evaluate_batches(model, batches)
+                        run["names" if names else "no_names"] = [round(a * 75 / 100) for a in acc.tolist()]
+                run["seconds"] = round(time.perf_counter() - t, 1)
+                runs[str(seed)] = run
+                print(f"{name} {name_m} seed {seed}: " + ", ".join(
+                    f"{k} {sum(run[k]) / len(run[k]) * 100 / 75:.2f}" for k in ("no_names", "names") if k in run)
+                    + f" (step {log.best_step} of {log.steps[-1]}, {run['seconds']:.0f} s)", flush=True)
+            entry["methods"][name_m] = runs
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(results, separators=(",", ":")) + "\n")
 
 
 if __name__ == "__main__":
