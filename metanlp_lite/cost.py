@@ -5,13 +5,16 @@ until the outer backward pass; a first-order one lets them go. :func:`graph_byte
 exactly that: the tensors saved for backward that are still alive when the meta-loss has been
 computed, each storage counted once. The count depends only on shapes, so it is the same on any
 machine; the process's peak memory adds the model and the data to it. :func:`graph_split`
-separates the per-task copies of the weights from the activations.
+separates the per-task copies of the weights from the activations. :func:`release_memory` hands
+memory that PyTorch has freed back to the system, which keeps a notebook within Binder's 1.5 GB.
 
 Notebook 05 (section 4, "The cost of second order through attention") plots both against the
 number of inner steps; ``benchmarks/block_cost.py`` prints them side by side.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -19,7 +22,34 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
-__all__ = ["graph_bytes", "graph_split", "meta_step_cost"]
+__all__ = ["graph_bytes", "graph_split", "meta_step_cost", "release_memory"]
+
+
+def release_memory() -> None:
+    """Give memory that tensors have freed back to the operating system (Linux with glibc; elsewhere a no-op).
+
+    PyTorch's CPU tensors come from ``malloc``. glibc keeps what is freed for later requests,
+    and tensors of ever-changing shapes (texts of different lengths, episode after episode)
+    fragment it: a process's resident memory then grows by a few hundred MB that nothing uses,
+    which counts against Binder's limit of 1.5 GB as if it were used. ``malloc_trim(0)`` returns
+    the free pages, in about 10 ms. Called after each phase that allocates a lot and frees it
+    all (training, scoring a layer over many texts, measuring a graph). No ``gc.collect()``: tensors
+    are freed when their last reference goes, and a collection costs ~0.5 s in a notebook's process.
+    """
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_libc = _glibc()
 
 
 def _saved_storages(loss_fn: Callable[[], Tensor]) -> tuple[Tensor, dict[int, int]]:
@@ -63,7 +93,9 @@ def graph_split(loss_fn: Callable[[], Tensor], weight_sizes: Iterable[int]) -> t
     loss, alive = _saved_storages(loss_fn)
     loss.backward()
     weights = sum(b for b in alive.values() if b in sizes)
-    return loss.detach(), {"weights": weights, "activations": sum(alive.values()) - weights}
+    split = {"weights": weights, "activations": sum(alive.values()) - weights}
+    release_memory()
+    return loss.detach(), split
 
 
 def meta_step_cost(loss_fn: Callable[[], Tensor], repeats: int = 1) -> tuple[float, int]:
@@ -80,4 +112,6 @@ def meta_step_cost(loss_fn: Callable[[], Tensor], repeats: int = 1) -> tuple[flo
         loss, size = graph_bytes(loss_fn)
         loss.backward()
         times.append(time.perf_counter() - start)
+        del loss
+        release_memory()     # outside the timed part: the graph just freed, given back
     return sorted(times)[len(times) // 2], size

@@ -4,6 +4,7 @@ five-split protocol of the command line."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from torch.func import functional_call
 from metanlp_lite import transformer as tr
 from metanlp_lite.episodes import TaskBatch
 from metanlp_lite.fewshot import cli
-from metanlp_lite.fewshot.bodies import TransformerBody
+from metanlp_lite.fewshot.bodies import TransformerBody, length_chunks
 from metanlp_lite.fewshot.features import LazyBatch, add_label_names, make_pools, sample_batch
 from metanlp_lite.fewshot.maml_family import LoRAMAML
 from metanlp_lite.fewshot.methods import build_method
@@ -75,13 +76,25 @@ def test_transformer_body_starts_as_the_encoder(encoder, states):
     assert (stored - reference).abs().max() < 1e-2
     w = body.layers[0].attention.self.query.weight
     g_plain = torch.autograd.grad(body(tr.pack(hidden, mask))[:, :8].sum(), w)[0]
-    body.chunk = 2                   # sorted by length, chunks cut to their longest: the same values and gradients
+    body.chunk, body.chunk_tokens = 2, 16   # sorted by length, chunks cut to their longest: the same values and gradients
     with torch.no_grad():
         assert (body(tr.pack(hidden, mask)) - exact).abs().max() < 1e-6
     g_chunked = torch.autograd.grad(body(tr.pack(hidden, mask))[:, :8].sum(), w)[0]
     torch.testing.assert_close(g_chunked, g_plain, rtol=1e-4, atol=1e-6)
     body.layers[0].output.dense.bias.data.add_(0.1)                 # a copy: the encoder is untouched
     assert not torch.equal(body.layers[0].output.dense.bias, encoder[0].auto_model.encoder.layer[5].output.dense.bias)
+
+
+def test_length_chunks_cover_every_text_once_within_both_limits():
+    lengths = torch.tensor([5, 98, 12, 7, 40, 3, 3, 60, 12, 30, 200])
+    chunks = length_chunks(lengths, max_texts=3, max_tokens=100)
+    assert sorted(torch.cat(chunks).tolist()) == list(range(len(lengths)))          # each text once
+    flat = torch.cat(chunks)
+    assert (lengths[flat][1:] >= lengths[flat][:-1]).all()                          # shortest first
+    for c in chunks:
+        assert len(c) <= 3
+        assert len(c) == 1 or len(c) * int(lengths[c].max()) <= 100                 # a long text goes alone
+    assert [lengths[c].tolist() for c in chunks][-3:] == [[60], [98], [200]]
 
 
 def test_zero_initialised_low_rank_fast_weights_leave_the_block_unchanged(encoder, states):
@@ -324,6 +337,37 @@ def test_graph_bytes_counts_what_backward_keeps():
     assert seconds > 0 and size == second and x.grad is not None
     with pytest.raises(ValueError, match="at least 1"):
         meta_step_cost(second_order(True), repeats=0)
+
+
+FRAGMENT_AND_RELEASE = """
+import os, torch
+from metanlp_lite import cost
+def rss_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+live = []
+for _ in range(2):      # the first round raises glibc's mmap threshold; then tensors come from its heap
+    t = torch.empty(40 * 2**18)
+    del t
+    parts = [torch.ones(n * 2**18) for n in range(1, 30)]     # 1 to 29 MB each, 435 MB in all
+    live.append(torch.ones(10))                                # something small allocated after them
+    del parts
+    before = rss_mb()
+    cost.release_memory()
+print(cost._libc is not None, before - rss_mb())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads resident memory from Linux's /proc")
+def test_release_memory_gives_freed_tensors_back_to_the_system():
+    import subprocess
+    import sys
+
+    # a fresh interpreter: what its heap holds does not depend on the tests that ran before
+    out = subprocess.run([sys.executable, "-c", FRAGMENT_AND_RELEASE], capture_output=True, text=True, check=True)
+    glibc, released_mb = out.stdout.split()
+    if glibc != "True":
+        pytest.skip("no glibc: release_memory is a no-op here")
+    assert float(released_mb) > 200, f"only {released_mb} MB of 435 MB freed went back to the system"
 
 
 def test_graph_split_separates_weight_copies_from_activations():

@@ -27,7 +27,7 @@ Accuracy, intervals and confusion matrices live in :mod:`metanlp_lite.stats`. Ev
 from __future__ import annotations
 
 from .base import BLOCK_HYPERPARAMS, REGISTRY, BuildSpec, Method, Registration, register
-from .bodies import BODY_HIDDEN, BOW_DIM, N_BUCKETS, BowMLP, ResidualMLP, TransformerBody, make_body
+from .bodies import BODY_HIDDEN, BOW_DIM, N_BUCKETS, BowMLP, ResidualMLP, TransformerBody, length_chunks, make_body
 from .cli import SPLITS, command, main, run
 from .features import (
     BLOCK_LAYERS, ENCODERS, HashedNgrams, LazyBatch, Pool, add_label_names, featurize, is_lazy, make_pools, ngrams,
@@ -50,7 +50,7 @@ __all__ = [
     "ENCODERS", "BLOCK_LAYERS", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
     "add_label_names", "sample_batch", "LazyBatch", "is_lazy",
     # bodies
-    "ResidualMLP", "BowMLP", "TransformerBody", "make_body", "BODY_HIDDEN", "BOW_DIM", "N_BUCKETS",
+    "ResidualMLP", "BowMLP", "TransformerBody", "make_body", "length_chunks", "BODY_HIDDEN", "BOW_DIM", "N_BUCKETS",
     # base
     "Method", "BuildSpec", "Registration", "REGISTRY", "register", "BLOCK_HYPERPARAMS",
     # metric

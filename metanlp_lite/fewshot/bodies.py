@@ -28,7 +28,8 @@ from .. import transformer as tr
 from ..reproducible import init_linear_, normal, uniform
 from .features import BLOCK_LAYERS, ENCODERS
 
-__all__ = ["ResidualMLP", "BowMLP", "TransformerBody", "make_body", "BODY_HIDDEN", "BOW_DIM", "N_BUCKETS"]
+__all__ = ["ResidualMLP", "BowMLP", "TransformerBody", "make_body", "length_chunks", "BODY_HIDDEN", "BOW_DIM",
+           "N_BUCKETS"]
 
 
 class ResidualMLP(nn.Module):
@@ -114,7 +115,7 @@ class TransformerBody(nn.Module):
         self._names = [n for n, _ in self.layers[0].named_parameters()]
         self.register_buffer("centre", torch.zeros(bert.config.hidden_size) if centre is None else centre.clone().float())
         self.scale = scale
-        self.chunk = 32         # texts a chunk (see forward)
+        self.chunk, self.chunk_tokens = 32, 1024    # at most 32 texts and 1024 token slots a chunk (see forward)
 
     def layer_params(self, j: int) -> dict[str, Tensor]:
         """Layer j's parameters by name, read by attribute (so ``functional_call`` can swap them)."""
@@ -130,16 +131,15 @@ class TransformerBody(nn.Module):
         hidden, mask = tr.unpack(x)
         lead, (T, D) = hidden.shape[:-2], hidden.shape[-2:]
         h, m = hidden.reshape(-1, T, D), mask.reshape(-1, T)
-        if not torch._C._functorch.is_batchedtensor(x) and h.shape[0] > self.chunk:
+        if not torch._C._functorch.is_batchedtensor(x) and h.shape[0] * T > self.chunk_tokens:
             # run the texts sorted by length, each chunk cut to its longest text (an episode batch
-            # is padded to its longest text, ~6x the real tokens on BANKING77); not under vmap,
-            # where every task must have the same shape
-            lengths = m.sum(-1).long()
+            # is padded to its longest text, ~6x the real tokens on BANKING77) and holding at most
+            # chunk_tokens token slots (fewer long texts a chunk: attention's memory grows as T^2);
+            # not under vmap, where every task must have the same shape
+            lengths = m.sum(-1).long().clamp(min=1)
             out = h.new_empty(h.shape[0], D)
-            order = torch.argsort(lengths)
-            for s in range(0, len(order), self.chunk):
-                rows = order[s:s + self.chunk]
-                L = max(int(lengths[rows].max()), 1)
+            for rows in length_chunks(lengths, self.chunk, self.chunk_tokens):
+                L = int(lengths[rows[-1]])
                 out[rows] = self._pooled(h[rows, :L], m[rows, :L], lora)
         else:
             out = self._pooled(h, m, lora)
@@ -154,6 +154,26 @@ class TransformerBody(nn.Module):
                 p = tr.with_lora(p, {k[len(prefix):]: v for k, v in lora.items() if k.startswith(prefix)})
             h = tr.bert_layer(p, h, m, n_heads=self.n_heads, eps=self.eps)
         return F.normalize(tr.mean_pool(h, m), dim=-1)
+
+
+def length_chunks(lengths: Tensor, max_texts: int, max_tokens: int) -> list[Tensor]:
+    """Texts in chunks, shortest first, to be run padded to each chunk's longest text.
+
+    lengths: (n,) tokens per text. Returns index tensors (into ``lengths``), in ascending order of
+    length, each with at most ``max_texts`` texts and at most ``max_tokens`` token slots (texts
+    times the chunk's longest; a text longer than that goes alone). Padding to a chunk's longest
+    text rather than the batch's, with fewer long texts a chunk, bounds the memory one chunk
+    needs (attention's grows as length squared)."""
+    order = torch.argsort(lengths, stable=True)
+    sorted_lengths = lengths[order].tolist()
+    chunks, s = [], 0
+    while s < len(order):
+        e = s + 1
+        while e < len(order) and e - s < max_texts and (e + 1 - s) * sorted_lengths[e] <= max_tokens:
+            e += 1
+        chunks.append(order[s:e])
+        s = e
+    return chunks
 
 
 BODY_HIDDEN = 64      # hidden units of both networks

@@ -27,12 +27,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ..cost import release_memory
 from ..episodes import EpisodeSampler, TaskBatch
 from ..progress import progress
 from ..reproducible import round_parameters
 from ..stats import accuracy
 from .base import Method
-from .bodies import TransformerBody
+from .bodies import TransformerBody, length_chunks
 from .features import LazyBatch, Pool, featurize, is_lazy, sample_batch
 from .methods import TRAINING_HYPERPARAMS, build_method, hyperparams
 
@@ -121,12 +122,19 @@ def _fixed_body(method: Method) -> nn.Module | None:
 
 
 @torch.no_grad()
-def embed_rows(body: nn.Module, features: Any, rows: Tensor, chunk: int = 128) -> Tensor:
-    """``body`` applied to the given rows of a feature table, shortest texts first: (len(rows), D)."""
-    order = torch.argsort(features.lengths[rows]) if hasattr(features, "lengths") else torch.arange(len(rows))
-    z = torch.cat([body(features[rows[order[s:s + chunk]]]) for s in range(0, len(rows), chunk)])
-    out = torch.empty_like(z)
-    out[order] = z
+def embed_rows(body: nn.Module, features: Any, rows: Tensor, chunk: int = 128, chunk_tokens: int = 4096) -> Tensor:
+    """``body`` applied to the given rows of a feature table: (len(rows), D). Token states run
+    shortest texts first, at most ``chunk`` texts and ``chunk_tokens`` token slots at a time."""
+    if hasattr(features, "lengths"):
+        chunks = length_chunks(features.lengths[rows], chunk, chunk_tokens)
+    else:
+        chunks = list(torch.arange(len(rows)).split(chunk))
+    out = None
+    for part in chunks:
+        z = body(features[rows[part]])
+        out = z.new_empty(len(rows), z.shape[-1]) if out is None else out
+        out[part] = z
+        release_memory()      # each chunk's activations have a new shape: given back, not left to fragment
     return out
 
 
@@ -229,6 +237,8 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
         if method.dtype == torch.float64:      # the same run on any CPU: see metanlp_lite.reproducible
             round_parameters(method)
         losses.append(loss.item())
+        del batch, loss
+        release_memory()    # ~10 ms: episodes of new shapes every step would otherwise fragment memory
         if step % eval_every == 0 or step == steps:
             checked.append(step)
             accs.append(val_acc())
@@ -240,6 +250,7 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
                 break                                               # meta-val stopped improving
     bar.close()
     method.load_state_dict(best_state)
+    release_memory()
     return TrainLog(checked, accs, losses, best_step, best_acc, time.perf_counter() - start, monitored)
 
 
