@@ -13,6 +13,7 @@ Usage in a notebook, right after the exercise::
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial, reduce
 from typing import Any
 
 import torch
@@ -23,18 +24,9 @@ from .episodes import sample_task_indices
 from .params import Loss, gradient_step
 
 __all__ = [
-    "show_close",
-    "check_inner_step",
-    "check_hvp",
-    "check_one_step_meta_gradient",
-    "check_first_order_gradient",
-    "check_reptile_update",
-    "check_adapt",
-    "check_sample_episode",
-    "check_filter_normalize",
-    "check_prototypical_loss",
-    "check_lora_step",
-    "check_masked_mean_pool",
+    "show_close", "check_inner_step", "check_hvp", "check_one_step_meta_gradient", "check_first_order_gradient",
+    "check_reptile_update", "check_k_step_meta_gradient", "check_adapt", "check_sample_episode",
+    "check_filter_normalize", "check_prototypical_loss", "check_lora_step", "check_masked_mean_pool",
 ]
 
 DOUBLE = torch.float64
@@ -235,25 +227,45 @@ def check_first_order_gradient(first_order: Callable[[Tensor, Loss, Loss, float]
 
 
 def check_reptile_update(reptile_update: Callable[[Tensor, Tensor, float], Tensor], seed: int = 0) -> None:
-    """``reptile_update(theta, phis, epsilon)`` with theta (P,) and the adapted phis (T, P) must
-    return theta + epsilon * (mean_T phi_T - theta)."""
+    """``reptile_update(theta, phis, beta)`` with theta (P,) and the adapted phis (n, P) of n tasks must
+    return theta + beta * (mean_T phi_T - theta)."""
     fb = _Feedback("check_reptile_update")
     g = torch.Generator().manual_seed(seed)
-    for T, P, eps in ((1, 3, 0.1), (5, 4, 0.5), (8, 2, 1.0)):
+    for n, P, beta in ((1, 3, 0.1), (5, 4, 0.5), (8, 2, 1.0)):
         theta = torch.randn(P, generator=g, dtype=DOUBLE)
-        phis = theta + torch.randn(T, P, generator=g, dtype=DOUBLE)
-        inputs = f"theta of shape ({P},), phis of shape ({T}, {P}), epsilon = {eps}"
-        got = fb.call(reptile_update, theta.clone(), phis.clone(), eps)
-        expected = theta + eps * (phis.mean(0) - theta)
-        hint = "Reptile moves theta TOWARD the average adapted weights: theta + epsilon * (mean phi - theta)"
+        phis = theta + torch.randn(n, P, generator=g, dtype=DOUBLE)
+        inputs = f"theta of shape ({P},), phis of shape ({n}, {P}), beta = {beta}"
+        got = fb.call(reptile_update, theta.clone(), phis.clone(), beta)
+        expected = theta + beta * (phis.mean(0) - theta)
+        hint = "Reptile moves theta TOWARD the average adapted weights: theta + beta * (mean phi - theta)"
         if isinstance(got, Tensor) and got.shape == expected.shape:
-            if torch.allclose(got, theta - eps * (phis.mean(0) - theta)):
+            if torch.allclose(got, theta - beta * (phis.mean(0) - theta)):
                 hint = "wrong sign: you moved theta away from the adapted weights"
-            elif T > 1 and torch.allclose(got, theta + eps * (phis - theta).sum(0)):
+            elif n > 1 and torch.allclose(got, theta + beta * (phis - theta).sum(0)):
                 hint = "you summed over tasks; average them, so the step does not grow with the number of tasks"
         fb.tensor(got, expected, inputs, hint)
-    fb.passed("theta + epsilon * (mean phi - theta): the Reptile update.")
+    fb.passed("theta + beta * (mean phi - theta): the Reptile update.")
 
+
+def check_k_step_meta_gradient(meta_gradient: Callable[[Tensor, Loss, Loss, float, int], Tensor], seed: int = 0) -> None:
+    """``meta_gradient(theta, support_loss, query_loss, alpha, steps)`` must return the exact gradient of
+    L_q(phi_k(theta)), (I - alpha H_0) ... (I - alpha H_{k-1}) grad L_q(phi_k), H_j = hess L_s(phi_j): (d,)."""
+    fb, g = _Feedback("check_k_step_meta_gradient"), torch.Generator().manual_seed(seed)
+    for d, alpha, k in ((3, 0.1, 2), (4, 0.05, 3), (5, 0.1, 1)):
+        (support, query), theta = _smooth_task_losses(g, d), torch.randn(d, generator=g, dtype=DOUBLE)
+        inputs = f"theta of shape ({d},), alpha = {alpha}, steps = {k}, non-quadratic support and query losses"
+        got, exact = fb.call(meta_gradient, theta.clone(), support, query, alpha, k), partial(obj.meta_gradient, theta, support, query, alpha)
+        gq = obj.first_order_meta_gradient(theta, support, query, alpha, k)          # grad L_q(phi_k)
+        wrong = [(gq, "you dropped the Hessian terms (first-order MAML): multiply by (I - alpha H_j) for every step j"),
+                 (exact(k + 1), "one step too many: phi_k is after k steps, and the product has k factors")]
+        wrong += [(exact(k - 1), "you forgot a step: the inner loop runs k steps, and the product has k factors"),
+                  (gq - alpha * obj.hvp(support, theta, gq), "you applied only one factor (I - alpha H): one per step"),
+                  (reduce(lambda v, _: v - alpha * obj.hvp(support, theta, v), range(k), gq),
+                   "every Hessian is taken at theta; H_j belongs at phi_j, where step j started")] if k > 1 else []
+        hint = next((h for w, h in wrong if isinstance(got, Tensor) and got.shape == (d,) and torch.allclose(
+            got.detach().to(DOUBLE), w)), "start from g = grad L_q(phi_k), then g <- g - alpha H_s(phi_j) g for j = k-1, ..., 0")
+        fb.tensor(got, exact(k), inputs, hint, rtol=1e-6)
+    fb.passed("(I - alpha H_0) ... (I - alpha H_{k-1}) grad L_q(phi_k): the exact k-step meta-gradient.")
 
 def check_adapt(adapt: Callable[..., dict[str, Tensor]], seed: int = 0) -> None:
     """``adapt(model, params, x, y, lr, steps)`` must return the parameters after ``steps`` steps of

@@ -30,6 +30,8 @@ Schulman (2018), On First-Order Meta-Learning Algorithms; Rajeswaran, Finn, Kaka
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -54,6 +56,9 @@ __all__ = [
     "maml_loss_quadratic",
     "joint_optimum_quadratic",
     "maml_optimum_quadratic",
+    "reptile_gradient_batches",
+    "update_matrices_quadratic",
+    "fixed_point_quadratic",
 ]
 
 
@@ -219,12 +224,30 @@ def first_order_meta_gradient(params: Params | Tensor, support_loss: Loss, query
 def reptile_gradient(params: Params | Tensor, support_loss: Loss, alpha: float, steps: int = 1) -> Params | Tensor:
     """Reptile's update direction theta - phi (Nichol et al., 2018), used like a gradient.
 
-    The Reptile update theta <- theta - epsilon * (theta - phi) = theta + epsilon * (phi - theta)
-    moves theta toward the adapted weights. For k = 1 it is alpha * grad L_s(theta), the gradient of
+    The Reptile update theta <- theta - beta * (theta - phi) = theta + beta * (phi - theta), with beta
+    the outer step size, moves theta toward the adapted weights. For k = 1 it is alpha * grad L_s(theta), the gradient of
     joint training; for k >= 2 it picks up terms that favour fast adaptation.
     Same structure as ``params``.
     """
     phi = inner_update(params, support_loss, alpha, steps)
+    return tree_map(torch.sub, params, phi)
+
+
+def reptile_gradient_batches(params: Params | Tensor, batch_losses: Sequence[Loss], alpha: float) -> Params | Tensor:
+    """Reptile's direction theta - phi when inner step j uses its own minibatch loss ``batch_losses[j]``.
+
+    k = len(batch_losses) steps of size alpha, one per minibatch of the same task (Nichol et al.,
+    2018). For two steps, to second order in alpha (exactly, for quadratic losses):
+    theta - phi = alpha (g_1 + g_2) - alpha^2 H_2 g_1, with g_j, H_j the gradient and Hessian of
+    loss j at theta; averaged over both orders the alpha^2 term is -(alpha^2 / 2) grad (g_1 . g_2),
+    the agreement of two minibatches that MAML's gradient also rewards. Reusing one batch,
+    :func:`reptile_gradient` gives -(alpha^2 / 2) grad ||g_1||^2 instead. Same structure as ``params``.
+    """
+    _check_params(params)
+    _check_step(alpha, len(batch_losses))
+    phi = params
+    for loss in batch_losses:
+        phi = gradient_step(phi, grad(loss, phi), alpha)
     return tree_map(torch.sub, params, phi)
 
 
@@ -275,7 +298,7 @@ def relative_error(estimate: Params | Tensor, reference: Params | Tensor) -> flo
 def _check_quadratic(A: Tensor, c: Tensor) -> None:
     if A.ndim != 3 or c.ndim != 2 or A.shape[1] != A.shape[2] or A.shape[:2] != c.shape:
         raise ValueError(
-            f"quadratic tasks need A of shape (T, d, d) and c of shape (T, d), got A {tuple(A.shape)} and "
+            f"quadratic tasks need A of shape (n, d, d) and c of shape (n, d), got A {tuple(A.shape)} and "
             f"c {tuple(c.shape)}; for a single task use A[None] and c[None]"
         )
     if not torch.allclose(A, A.mT, rtol=1e-10, atol=1e-12):
@@ -306,7 +329,7 @@ def quadratic_loss(A: Tensor, c: Tensor) -> Loss:
 def random_quadratic_tasks(n_tasks: int, dim: int, generator: torch.Generator | None = None,
                            curvature: tuple[float, float] = (0.5, 4.0), spread: float = 2.0,
                            dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
-    """``n_tasks`` random quadratic tasks: A (T, d, d) symmetric positive definite, c (T, d).
+    """``n_tasks`` random quadratic tasks: A (n, d, d) symmetric positive definite, c (n, d).
 
     A_T = Q diag(lambda) Q^T with a random rotation Q and eigenvalues lambda ~ U[curvature];
     centres c_T ~ N(0, spread^2 I).
@@ -326,7 +349,7 @@ def random_quadratic_tasks(n_tasks: int, dim: int, generator: torch.Generator | 
 def joint_loss_quadratic(theta: Tensor, A: Tensor, c: Tensor) -> Tensor:
     """Joint training's objective, the mean over tasks of 1/2 (theta - c_T)^T A_T (theta - c_T).
 
-    theta: (..., d) (e.g. a grid of points); A: (T, d, d); c: (T, d). Returns (...).
+    theta: (..., d) (e.g. a grid of points); A: (n, d, d); c: (n, d). Returns (...).
     """
     _check_quadratic(A, c)
     _check_theta(theta, c.shape[1])
@@ -335,13 +358,13 @@ def joint_loss_quadratic(theta: Tensor, A: Tensor, c: Tensor) -> Tensor:
 
 
 def maml_matrices(A: Tensor, alpha: float, steps: int = 1) -> Tensor:
-    """M_T = (I - alpha A_T)^k A_T (I - alpha A_T)^k for each task: (T, d, d).
+    """M_T = (I - alpha A_T)^k A_T (I - alpha A_T)^k for each task: (n, d, d).
 
     With phi - c = (I - alpha A)^k (theta - c), the meta-loss is L(phi) = 1/2 (theta - c)^T M (theta - c).
     """
     _check_step(alpha, steps)
     if A.ndim != 3 or A.shape[1] != A.shape[2]:
-        raise ValueError(f"A must have shape (T, d, d), got {tuple(A.shape)}")
+        raise ValueError(f"A must have shape (n, d, d), got {tuple(A.shape)}")
     eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
     B = torch.linalg.matrix_power(eye - alpha * A, steps)
     return B @ A @ B
@@ -351,7 +374,7 @@ def maml_loss_quadratic(theta: Tensor, A: Tensor, c: Tensor, alpha: float, steps
     """The closed-form meta-objective, mean over tasks of 1/2 (theta - c_T)^T M_T (theta - c_T).
 
     Support and query loss are both L_T; ``steps`` inner steps of size ``alpha``.
-    theta: (..., d); A: (T, d, d); c: (T, d). Returns (...).
+    theta: (..., d); A: (n, d, d); c: (n, d). Returns (...).
     """
     _check_quadratic(A, c)
     return joint_loss_quadratic(theta, maml_matrices(A, alpha, steps), c)
@@ -380,3 +403,47 @@ def maml_optimum_quadratic(A: Tensor, c: Tensor, alpha: float, steps: int = 1) -
     _check_quadratic(A, c)
     return _solve_weighted_mean(maml_matrices(A, alpha, steps), c, "MAML")
 
+
+
+# ---------------------------------------------------------------------------------------
+# Quadratic tasks: where each method's updates settle
+# ---------------------------------------------------------------------------------------
+FIXED_POINT_METHODS = ("joint", "reptile", "fomaml", "maml")
+
+
+def update_matrices_quadratic(A: Tensor, alpha: float, steps: int = 1, method: str = "maml") -> Tensor:
+    """W_T such that each method's update direction on task T is W_T (theta - c_T): (n, d, d).
+
+    Support = query loss L_T, ``steps`` = k inner steps of size alpha, B_T = I - alpha A_T
+    (so phi_T - c_T = B_T^k (theta - c_T)). A: (n, d, d) symmetric.
+
+    * ``"joint"``: grad L_T(theta) = A_T (theta - c_T), so W_T = A_T;
+    * ``"reptile"``: theta - phi_T, so W_T = I - B_T^k (alpha A_T for k = 1: joint training, scaled);
+    * ``"fomaml"``: grad L_T(phi_T), so W_T = A_T B_T^k;
+    * ``"maml"``: the exact meta-gradient B_T^k A_T B_T^k (:func:`maml_matrices`).
+
+    Every W_T is symmetric (A_T and B_T commute).
+    """
+    _check_step(alpha, steps)
+    if A.ndim != 3 or A.shape[1] != A.shape[2]:
+        raise ValueError(f"A must have shape (n, d, d), got {tuple(A.shape)}")
+    eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
+    Bk = torch.linalg.matrix_power(eye - alpha * A, steps)
+    table = {"joint": lambda: A, "reptile": lambda: eye - Bk, "fomaml": lambda: A @ Bk, "maml": lambda: Bk @ A @ Bk}
+    if method not in table:
+        raise ValueError(f"method must be one of {FIXED_POINT_METHODS}, got {method!r}")
+    return table[method]()
+
+
+def fixed_point_quadratic(A: Tensor, c: Tensor, alpha: float, method: str, steps: int = 1) -> Tensor:
+    """Where ``method``'s updates settle on quadratic tasks: the theta with sum_T W_T (theta - c_T) = 0.
+
+    theta* = (sum_T W_T)^-1 sum_T W_T c_T, shape (d,), with W_T from :func:`update_matrices_quadratic`
+    (A: (n, d, d), c: (n, d)). Gradient-style updates theta <- theta - beta * mean_T W_T (theta - c_T)
+    converge to it when the outer step beta is small enough and mean_T W_T is positive definite.
+    ``"joint"`` and ``"maml"`` give :func:`joint_optimum_quadratic` and :func:`maml_optimum_quadratic`;
+    to first order in alpha, in one dimension, the weights are a_T (1 - gamma alpha a_T) with
+    gamma = 0 (joint), (k - 1) / 2 (Reptile), k (first-order MAML), 2k (MAML).
+    """
+    _check_quadratic(A, c)
+    return _solve_weighted_mean(update_matrices_quadratic(A, alpha, steps, method), c, method)

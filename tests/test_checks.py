@@ -81,6 +81,45 @@ def test_reptile_update():
     fails(checks.check_reptile_update, lambda t, phis, e: t + e * (phis - t), "wrong shape")  # no mean over tasks
 
 
+
+# --- k-step meta-gradient (exercise 6) -------------------------------------------------
+def k_step_by_autograd(theta, support, query, alpha, steps):
+    theta = theta.detach().requires_grad_(True)
+    phi = theta
+    for _ in range(steps):
+        phi = phi - alpha * torch.autograd.grad(support(phi), phi, create_graph=True)[0]
+    return torch.autograd.grad(query(phi), theta)[0]
+
+
+def k_step_hessians_at_theta(theta, support, query, alpha, steps):
+    g = obj.first_order_meta_gradient(theta, support, query, alpha, steps)
+    for _ in range(steps):
+        g = g - alpha * obj.hvp(support, theta, g)
+    return g
+
+
+def k_step_one_factor(theta, support, query, alpha, steps):
+    g = obj.first_order_meta_gradient(theta, support, query, alpha, steps)
+    return g - alpha * obj.hvp(support, theta, g)
+
+
+def test_k_step_meta_gradient():
+    checks.check_k_step_meta_gradient(obj.meta_gradient)
+    checks.check_k_step_meta_gradient(k_step_by_autograd)
+    fails(checks.check_k_step_meta_gradient, obj.first_order_meta_gradient, "dropped the Hessian terms",
+          "expected:", "got:")
+    fails(checks.check_k_step_meta_gradient, lambda t, s, q, a, k: obj.meta_gradient(t, s, q, a, k - 1),
+          "forgot a step")
+    fails(checks.check_k_step_meta_gradient, lambda t, s, q, a, k: obj.meta_gradient(t, s, q, a, k + 1),
+          "one step too many")
+    fails(checks.check_k_step_meta_gradient, k_step_one_factor, "only one factor")
+    fails(checks.check_k_step_meta_gradient, k_step_hessians_at_theta, "taken at theta")
+    fails(checks.check_k_step_meta_gradient, lambda t, s, q, a, k: obj.meta_gradient(t, s, q, a, k)[:-1],
+          "wrong shape")
+    fails(checks.check_k_step_meta_gradient, lambda t, s, q, a, k: 2 * obj.meta_gradient(t, s, q, a, k),
+          "g <- g - alpha H_s(phi_j) g")
+    fails(checks.check_k_step_meta_gradient, not_implemented, "not implemented yet")
+
 # --- adapt with functional_call --------------------------------------------------------
 def adapt(model, params, x, y, lr, steps, create_graph=True):
     for _ in range(steps):

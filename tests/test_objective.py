@@ -256,6 +256,84 @@ def test_quadratic_objectives_are_batched_over_points():
     torch.testing.assert_close(values[2, 3], objective.maml_loss_quadratic(grid[2, 3], A, c, 0.1))
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Where each method settles, and Reptile with one batch or several
+# ---------------------------------------------------------------------------------------------
+METHOD_DIRECTIONS = {
+    "joint": lambda th, L, alpha, k: objective.grad(L, th),
+    "reptile": lambda th, L, alpha, k: objective.reptile_gradient(th, L, alpha, k),
+    "fomaml": lambda th, L, alpha, k: objective.first_order_meta_gradient(th, L, L, alpha, k),
+    "maml": lambda th, L, alpha, k: objective.meta_gradient(th, L, L, alpha, k),
+}
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("method", sorted(METHOD_DIRECTIONS))
+def test_each_methods_updates_converge_to_its_closed_form_fixed_point(method, steps):
+    A, c = objective.random_quadratic_tasks(4, 2, torch.Generator().manual_seed(5), curvature=(0.5, 4.0))
+    losses = [objective.quadratic_loss(A[t], c[t]) for t in range(4)]
+    alpha = 0.2
+    beta = 1 / torch.linalg.eigvalsh(objective.update_matrices_quadratic(A, alpha, steps, method).mean(0)).max().item()
+    theta = torch.tensor([-5.0, 4.0], dtype=DTYPE)
+    for _ in range(60):
+        theta = theta - beta * torch.stack([METHOD_DIRECTIONS[method](theta, L, alpha, steps) for L in losses]).mean(0)
+    star = objective.fixed_point_quadratic(A, c, alpha, method, steps)
+    assert (theta - star).norm() < 1e-10
+    # the closed-form direction W_T (theta - c_T) is the method's own, at any theta
+    th = torch.tensor([0.3, -1.2], dtype=DTYPE)
+    W = objective.update_matrices_quadratic(A, alpha, steps, method)
+    for t, L in enumerate(losses):
+        torch.testing.assert_close(METHOD_DIRECTIONS[method](th, L, alpha, steps), W[t] @ (th - c[t]))
+
+
+def test_fixed_points_extend_the_two_optima_and_differ_from_each_other():
+    A, c = objective.random_quadratic_tasks(4, 2, torch.Generator().manual_seed(5), curvature=(0.5, 4.0))
+    torch.testing.assert_close(objective.fixed_point_quadratic(A, c, 0.2, "joint"), objective.joint_optimum_quadratic(A, c))
+    torch.testing.assert_close(objective.fixed_point_quadratic(A, c, 0.2, "maml", 3),
+                               objective.maml_optimum_quadratic(A, c, 0.2, 3))
+    torch.testing.assert_close(objective.fixed_point_quadratic(A, c, 0.2, "reptile", 1),
+                               objective.joint_optimum_quadratic(A, c))       # one-step Reptile is joint training
+    points = [objective.fixed_point_quadratic(A, c, 0.2, m, 3) for m in ("joint", "reptile", "fomaml", "maml")]
+    assert all((p - q).norm() > 0.1 for i, p in enumerate(points) for q in points[i + 1:])
+    # one dimension, to first order in alpha: weights a (1 - gamma alpha a), gamma = 0, (k-1)/2, k, 2k
+    a = torch.tensor([0.5, 1.0, 4.0], dtype=DTYPE)
+    for method, gamma in (("joint", 0), ("reptile", 1), ("fomaml", 3), ("maml", 6)):
+        W = objective.update_matrices_quadratic(a[:, None, None], 1e-4, 3, method)[:, 0, 0]
+        W = W / W[0] * a[0] * (1 - gamma * 1e-4 * a[0])
+        torch.testing.assert_close(W, a * (1 - gamma * 1e-4 * a), rtol=1e-5, atol=0)   # gamma +- 1: 4e-4 off
+    with pytest.raises(ValueError, match="method must be one of"):
+        objective.update_matrices_quadratic(A, 0.2, 1, "sgd")
+
+
+def test_reptile_two_steps_same_batch_and_different_minibatches():
+    """theta - phi_2 = alpha (g_1 + g_2) - alpha^2 H_2 g_1, exactly on quadratics; with one batch reused
+    the alpha^2 term is alpha^2 H g = (alpha^2 / 2) grad ||g||^2."""
+    A, c = objective.random_quadratic_tasks(2, 3, torch.Generator().manual_seed(3))
+    L1, L2 = (objective.quadratic_loss(A[b], c[b]) for b in range(2))
+    theta, alpha = torch.tensor([0.5, -1.0, 2.0], dtype=DTYPE), 0.1
+    g1, g2 = A[0] @ (theta - c[0]), A[1] @ (theta - c[1])
+    different = objective.reptile_gradient_batches(theta, [L1, L2], alpha)
+    torch.testing.assert_close(different, alpha * (g1 + g2) - alpha ** 2 * A[1] @ g1, rtol=1e-12, atol=1e-14)
+    both_orders = (different + objective.reptile_gradient_batches(theta, [L2, L1], alpha)) / 2
+    agreement = torch.func.grad(lambda p: (A[0] @ (p - c[0])) @ (A[1] @ (p - c[1])))(theta)
+    torch.testing.assert_close(both_orders, alpha * (g1 + g2) - alpha ** 2 / 2 * agreement, rtol=1e-12, atol=1e-14)
+    same = objective.reptile_gradient(theta, L1, alpha, 2)
+    torch.testing.assert_close(objective.reptile_gradient_batches(theta, [L1, L1], alpha), same)
+    squared_norm = torch.func.grad(lambda p: (A[0] @ (p - c[0])).square().sum())(theta)
+    torch.testing.assert_close(same, 2 * alpha * g1 - alpha ** 2 / 2 * squared_norm, rtol=1e-12, atol=1e-14)
+
+
+def test_reptile_two_step_expansion_has_a_third_order_remainder(net_task):
+    theta, support, _ = net_task
+    rests = []
+    for alpha in (0.02, 0.01):
+        g = objective.grad(support, theta)
+        hg = objective.hvp(support, theta, g)
+        rep = objective.reptile_gradient(theta, support, alpha, 2)
+        rests.append(objective.relative_error(rep, {k: 2 * alpha * g[k] - alpha ** 2 * hg[k] for k in theta}))
+    assert 3.5 < rests[0] / rests[1] < 4.5   # remainder O(alpha^3) against O(alpha): halving alpha divides by 4
+
 # ---------------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------------
@@ -268,9 +346,9 @@ def test_bad_shapes_raise_value_error(quad):
         objective.hvp(L, theta, theta[:3])
     with pytest.raises(ValueError, match="different keys"):
         objective.hvp(lambda p: (p["w"] ** 2).sum(), {"w": theta}, {"v": theta})
-    with pytest.raises(ValueError, match=r"\(T, d, d\)"):
+    with pytest.raises(ValueError, match=r"\(n, d, d\)"):
         objective.maml_optimum_quadratic(A[0], c[0], 0.1)
-    with pytest.raises(ValueError, match=r"\(T, d, d\)"):
+    with pytest.raises(ValueError, match=r"\(n, d, d\)"):
         objective.joint_loss_quadratic(theta, A, c[:, :3])
     with pytest.raises(ValueError, match=r"\(\.\.\., d\)"):
         objective.maml_loss_quadratic(theta[:3], A, c, 0.1)
