@@ -344,12 +344,12 @@ import os, torch
 from metanlp_lite import cost
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-live = []
+pins = []
 for _ in range(2):      # the first round raises glibc's mmap threshold; then tensors come from its heap
-    t = torch.empty(40 * 2**18)
-    del t
-    parts = [torch.ones(n * 2**18) for n in range(1, 30)]     # 1 to 29 MB each, 435 MB in all
-    live.append(torch.ones(10))                                # something small allocated after them
+    parts = []
+    for n in range(1, 30):
+        parts.append(torch.ones(n * 2**18))     # n MB: 435 MB in all
+        pins.append(torch.ones(2**16))          # 256 kB after each, kept: the freed parts become holes
     del parts
     before = rss_mb()
     cost.release_memory()
