@@ -361,13 +361,9 @@ def maml_matrices(A: Tensor, alpha: float, steps: int = 1) -> Tensor:
     """M_T = (I - alpha A_T)^k A_T (I - alpha A_T)^k for each task: (n, d, d).
 
     With phi - c = (I - alpha A)^k (theta - c), the meta-loss is L(phi) = 1/2 (theta - c)^T M (theta - c).
+    MAML's row of :func:`update_matrices_quadratic`.
     """
-    _check_step(alpha, steps)
-    if A.ndim != 3 or A.shape[1] != A.shape[2]:
-        raise ValueError(f"A must have shape (n, d, d), got {tuple(A.shape)}")
-    eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
-    B = torch.linalg.matrix_power(eye - alpha * A, steps)
-    return B @ A @ B
+    return update_matrices_quadratic(A, alpha, steps, "maml")
 
 
 def maml_loss_quadratic(theta: Tensor, A: Tensor, c: Tensor, alpha: float, steps: int = 1) -> Tensor:
@@ -402,7 +398,6 @@ def maml_optimum_quadratic(A: Tensor, c: Tensor, alpha: float, steps: int = 1) -
     """
     _check_quadratic(A, c)
     return _solve_weighted_mean(maml_matrices(A, alpha, steps), c, "MAML")
-
 
 
 # ---------------------------------------------------------------------------------------
