@@ -389,7 +389,7 @@ def check_filter_normalize(filter_normalize: Callable[[dict[str, Tensor], dict[s
 
 def reference_prototypical_loss(support_z: Tensor, support_y: Tensor, query_z: Tensor, query_y: Tensor,
                                 n_way: int) -> Tensor:
-    """Snell et al. (2017): cross-entropy of logits -||f(x) - c_k||^2, prototypes c_k the class means."""
+    """Snell et al. (2017): cross-entropy of logits -||f(x) - c_j||^2, prototypes c_j the class means."""
     import torch.nn.functional as F
 
     from .fewshot.metric import prototypes
@@ -401,7 +401,7 @@ def reference_prototypical_loss(support_z: Tensor, support_y: Tensor, query_z: T
 def check_prototypical_loss(prototypical_loss: Callable[..., Tensor], seed: int = 0) -> None:
     """``prototypical_loss(support_z, support_y, query_z, query_y, n_way)`` for one episode
     (support_z (N*K, D), query_z (N*Q, D)) must return the mean cross-entropy of the logits
-    -||z_q - c_k||^2, with c_k the mean support embedding of class k."""
+    -||z_q - c_j||^2, with c_j the mean support embedding of class j."""
     fb = _Feedback("check_prototypical_loss")
     g = torch.Generator().manual_seed(seed)
     for n, k, q, d in ((3, 1, 2, 4), (5, 3, 4, 8), (2, 5, 3, 3)):
@@ -466,7 +466,7 @@ def check_lora_step(lora_step: Callable[..., tuple[Tensor, Tensor]], seed: int =
 
 
 def reference_masked_mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
-    """The mean of the real tokens' states, L2-normalised: (B, T, D), (B, T) -> (B, D)."""
+    """The mean of the real tokens' states, L2-normalised: (B, L, D), (B, L) -> (B, D)."""
     m = mask.to(hidden.dtype).unsqueeze(-1)
     pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
     return pooled / pooled.norm(dim=-1, keepdim=True)
@@ -474,7 +474,7 @@ def reference_masked_mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
 
 def check_masked_mean_pool(masked_mean_pool: Callable[[Tensor, Tensor], Tensor], seed: int = 0) -> None:
     """``masked_mean_pool(hidden, mask)``: the sentence embedding of sentence-transformers' head,
-    the mean of the real tokens' states (mask 1) divided by its length: (B, T, D), (B, T) -> (B, D)."""
+    the mean of the real tokens' states (mask 1) divided by its length: (B, L, D), (B, L) -> (B, D)."""
     import torch.nn.functional as F
 
     fb = _Feedback("check_masked_mean_pool")
@@ -487,7 +487,7 @@ def check_masked_mean_pool(masked_mean_pool: Callable[[Tensor, Tensor], Tensor],
         inputs = f"hidden {tuple(hidden.shape)}, mask {tuple(mask.shape)} with lengths {lengths.tolist()}"
         got = fb.call(masked_mean_pool, hidden.clone(), mask.clone())
         expected = reference_masked_mean_pool(hidden, mask)
-        # (dividing by the padded length T instead of the real one passes: the normalisation at the
+        # (dividing by the padded length L instead of the real one passes: the normalisation at the
         # end removes any positive scale, so only padding in the sum and a missing norm can be told)
         hint = "sum hidden * mask over the tokens, divide by the number of real tokens, then normalise"
         if isinstance(got, Tensor) and got.shape == expected.shape:

@@ -30,13 +30,13 @@ X_RANGE = (-5.0, 5.0)
 
 
 def sinusoid(x: Tensor, amplitude: Tensor, phase: Tensor) -> Tensor:
-    """y = A sin(x - phi). x: (T, M, 1); amplitude, phase: (T,). Returns (T, M, 1)."""
+    """y = a sin(x - psi): amplitude a, phase psi. x: (T, M, 1); amplitude, phase: (T,). Returns (T, M, 1)."""
     return amplitude[:, None, None] * torch.sin(x - phase[:, None, None])
 
 
 def sample_sinusoid_params(n_tasks: int, generator: torch.Generator | None = None,
                            dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
-    """Amplitudes A ~ U[0.1, 5.0] and phases phi ~ U[0, pi], each of shape (n_tasks,)."""
+    """Amplitudes a ~ U[0.1, 5.0] and phases psi ~ U[0, pi], each of shape (n_tasks,)."""
     u = torch.rand(2, n_tasks, generator=generator, dtype=dtype)
     amp = AMPLITUDE_RANGE[0] + (AMPLITUDE_RANGE[1] - AMPLITUDE_RANGE[0]) * u[0]
     phase = PHASE_RANGE[0] + (PHASE_RANGE[1] - PHASE_RANGE[0]) * u[1]

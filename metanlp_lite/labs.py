@@ -2,9 +2,9 @@
 
 Each solution sits between nbgrader's markers in a code cell::
 
-    def reptile_update(theta, phi, eps):
+    def reptile_update(theta, phi, beta):
         ### BEGIN SOLUTION
-        return theta + eps * (phi - theta)
+        return theta + beta * (phi - theta)
         ### END SOLUTION
 
 The student version keeps the cell, replaces what lies between the markers by a stub at

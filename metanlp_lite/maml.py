@@ -32,7 +32,7 @@ What is here
   ``.meta_step(batch, outer_lr)`` applies it directly.
 - :func:`meta_train`: the outer loop shared by all three (and by joint pretraining, which is
   MAML with zero inner steps).
-- :func:`adaptation_curve`: query loss after 0, 1, ..., s fine-tuning steps on many tasks.
+- :func:`adaptation_curve`: query loss after 0, 1, ..., k fine-tuning steps on many tasks.
 
 The sinusoid benchmark that trains these learners is :mod:`metanlp_lite.sinusoid`.
 Parameters travel as dicts ``{name: tensor}`` (:mod:`metanlp_lite.params`: those of

@@ -437,8 +437,9 @@ def fixed_point_quadratic(A: Tensor, c: Tensor, alpha: float, method: str, steps
     (A: (n, d, d), c: (n, d)). Gradient-style updates theta <- theta - beta * mean_T W_T (theta - c_T)
     converge to it when the outer step beta is small enough and mean_T W_T is positive definite.
     ``"joint"`` and ``"maml"`` give :func:`joint_optimum_quadratic` and :func:`maml_optimum_quadratic`;
-    to first order in alpha, in one dimension, the weights are a_T (1 - gamma alpha a_T) with
-    gamma = 0 (joint), (k - 1) / 2 (Reptile), k (first-order MAML), 2k (MAML).
+    to first order in alpha, in one dimension (A_T a number lambda_T), the weights are
+    lambda_T (1 - gamma alpha lambda_T) with gamma = 0 (joint), (k - 1) / 2 (Reptile), k (first-order
+    MAML), 2k (MAML).
     """
     _check_quadratic(A, c)
     return _solve_weighted_mean(update_matrices_quadratic(A, alpha, steps, method), c, method)

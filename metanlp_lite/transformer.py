@@ -1,18 +1,18 @@
 """The Transformer as a learner: all-MiniLM-L6-v2 split into a frozen bottom and a trainable top.
 
-Taught in notebook 05. In notebook 04 the sentence encoder is a fixed feature map and only
-a head on its 384-d embeddings learns. Here the last ``L`` Transformer layers
-(``L`` = 1 or 2) become part of the learner, so MAML can adapt them too:
+Taught in notebook 05. In notebook 04 the sentence encoder is a fixed feature map and only a head on
+its 384-d embeddings learns. Here the last ``n_layers`` (1 or 2) layers learn, so MAML can adapt them:
 
 .. code-block:: text
 
-    texts --tokenise--> embeddings --layers 0..5-L--> hidden (B, T, 384)      frozen bottom
-    hidden --layers 6-L..5--> mean over real tokens --> L2-normalise --> (B, 384)  trainable top
+    texts --tokenise--> embeddings --layers 0..5-n_layers--> hidden (B, L, 384)      frozen bottom
+    hidden --layers 6-n_layers..5--> mean over real tokens --> L2-normalise --> (B, 384)  trainable top
+    (B texts, each padded to L tokens; in this package's shapes T always counts tasks)
 
 What is here
 ------------
-- :func:`bottom_states`: the frozen bottom's token states ``hidden`` (B, T, 384) and the
-  attention ``mask`` (B, T), computed once, without gradients (they do not depend on the
+- :func:`bottom_states`: the frozen bottom's token states ``hidden`` (B, L, 384) and the
+  attention ``mask`` (B, L), computed once, without gradients (they do not depend on the
   parameters we adapt, so a notebook computes them once per data set and reuses them).
 - :func:`top_params`: the top's parameters as a dict of tensors, e.g.
   ``"layer.5.attention.self.query.weight"`` (names as in ``bert.encoder.named_parameters()``),
@@ -117,8 +117,8 @@ def bert_layer(p: dict[str, Tensor], hidden: Tensor, mask: Tensor, *, n_heads: i
 
     p: the layer's parameters, named as in ``BertLayer.named_parameters()``
     (``"attention.self.query.weight"`` (D, D), ..., ``"intermediate.dense.weight"`` (4D, D), ...).
-    hidden: (B, T, D) token states; mask: (B, T), 1 for real tokens and 0 for padding.
-    Returns the new token states (B, T, D). Dropout is off (the encoder is used in eval mode).
+    hidden: (B, L, D) token states; mask: (B, L), 1 for real tokens and 0 for padding.
+    Returns the new token states (B, L, D). Dropout is off (the encoder is used in eval mode).
     """
     B, T, D = hidden.shape
     d = D // n_heads
@@ -143,8 +143,8 @@ def bert_layer(p: dict[str, Tensor], hidden: Tensor, mask: Tensor, *, n_heads: i
 
 
 def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
-    """Mean of the real tokens' states, as sentence-transformers pools: (B, T, D), (B, T) -> (B, D)."""
-    m = mask.to(hidden.dtype).unsqueeze(-1)                             # (B, T, 1)
+    """Mean of the real tokens' states, as sentence-transformers pools: (B, L, D), (B, L) -> (B, D)."""
+    m = mask.to(hidden.dtype).unsqueeze(-1)                             # (B, L, 1)
     return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
 
 
@@ -178,7 +178,7 @@ def top_forward(params: dict[str, Tensor], hidden: Tensor, mask: Tensor, *, n_la
     """The trainable top: last ``n_layers`` layers, mean pooling, L2 normalisation.
 
     params: as from :func:`top_params` (same ``n_layers``; any dtype, e.g. float64 for checks).
-    hidden: (B, T, 384) states from :func:`bottom_states` with the same ``n_layers``; mask: (B, T).
+    hidden: (B, L, 384) states from :func:`bottom_states` with the same ``n_layers``; mask: (B, L).
     model: the encoder, read only for its configuration (layer count, heads, LayerNorm eps).
     Returns unit-length sentence embeddings (B, 384), a pure function of ``params``.
     """
@@ -217,7 +217,7 @@ def bottom_states(
     Texts are tokenised as ``encoder.encode`` tokenises them (its tokenizer, truncated at its
     max_seq_length) and padded together to the longest, then run in batches of ``batch_size``.
 
-    Returns ``hidden`` (B, T, 384) float32 on the encoder's device and ``mask`` (B, T) int64,
+    Returns ``hidden`` (B, L, 384) float32 on the encoder's device and ``mask`` (B, L) int64,
     1 for real tokens and 0 for padding.
     """
     if isinstance(texts, str):
@@ -268,7 +268,7 @@ def _texts_hash(texts: Sequence[str]) -> str:
 # ---- token states without padding, indexed like a feature table ----
 
 def pack(hidden: Tensor, mask: Tensor) -> Tensor:
-    """Token states and their mask as one tensor: (..., T, D), (..., T) -> (..., T, D + 1).
+    """Token states and their mask as one tensor: (..., L, D), (..., L) -> (..., L, D + 1).
 
     Channel D holds the mask (1.0 for a real token, 0.0 for padding). One tensor travels where
     a feature vector does (episodes, ``vmap`` over tasks, ``torch.cat`` of support and names).
@@ -277,7 +277,7 @@ def pack(hidden: Tensor, mask: Tensor) -> Tensor:
 
 
 def unpack(x: Tensor) -> tuple[Tensor, Tensor]:
-    """The inverse of :func:`pack`: (..., T, D + 1) -> states (..., T, D) and mask (..., T) (float)."""
+    """The inverse of :func:`pack`: (..., L, D + 1) -> states (..., L, D) and mask (..., L) (float)."""
     return x[..., :-1], x[..., -1]
 
 
@@ -286,8 +286,8 @@ class TokenStates:
 
     states: (total tokens, D) float16, the texts one after another; lengths: (P,) tokens per text.
     ``ts[idx]`` with ``idx`` a long tensor of any shape (or an int, a list, a slice) returns the
-    :func:`pack` ed states ``(*idx.shape, T, D + 1)`` float32, padded to the longest chosen text
-    T, so that an episode of indices becomes an episode of token states exactly as with
+    :func:`pack` ed states ``(*idx.shape, L, D + 1)`` float32, padded to the longest chosen text
+    L, so that an episode of indices becomes an episode of token states exactly as with
     sentence embeddings (:func:`metanlp_lite.fewshot.features.sample_batch`). Stored unpadded,
     BANKING77's 13,083 utterances take 160 MB; padded to its longest (98 tokens) they would take 1 GB.
     """
@@ -304,7 +304,7 @@ class TokenStates:
 
     @classmethod
     def from_padded(cls, hidden: Tensor, mask: Tensor) -> "TokenStates":
-        """From :func:`bottom_states` output (B, T, D), (B, T); stored as float16."""
+        """From :func:`bottom_states` output (B, L, D), (B, L); stored as float16."""
         keep = mask.bool()
         return cls(hidden[keep].to(torch.float16).cpu(), keep.sum(1).cpu())
 
@@ -313,7 +313,7 @@ class TokenStates:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """(P, D + 1): P texts, each a (T, D + 1) packed tensor once indexed."""
+        """(P, D + 1): P texts, each a (L, D + 1) packed tensor once indexed."""
         return (len(self), self.states.shape[1] + 1)
 
     def __getitem__(self, idx: Tensor | int | slice | Sequence[int]) -> Tensor:
@@ -330,7 +330,7 @@ class TokenStates:
         return pack(hidden, mask).reshape(*idx.shape, T, self.states.shape[1] + 1)
 
     def padded(self) -> tuple[Tensor, Tensor]:
-        """All P texts as :func:`bottom_states` returns them: hidden (P, T, D) float32, mask (P, T) int64."""
+        """All P texts as :func:`bottom_states` returns them: hidden (P, L, D) float32, mask (P, L) int64."""
         hidden, mask = unpack(self[torch.arange(len(self))])
         return hidden, mask.long()
 
@@ -435,8 +435,8 @@ def cached_bottom_states(
 ) -> tuple[Tensor, Tensor]:
     """:func:`bottom_states`, through the disk cache of :func:`token_states`.
 
-    Returns ``hidden`` (B, T, 384) float32 (the stored float16 values, widened; zero at padding)
-    and ``mask`` (B, T) int64, padded to the longest of the texts.
+    Returns ``hidden`` (B, L, 384) float32 (the stored float16 values, widened; zero at padding)
+    and ``mask`` (B, L) int64, padded to the longest of the texts.
     """
     if isinstance(texts, str):
         raise TypeError("cached_bottom_states() takes a list of texts, not a single string: use [text]")

@@ -98,7 +98,7 @@ class TransformerBody(nn.Module):
     embedding, the "CL2N" start of the MiniLM adapter; None: zero). At initialisation ``e`` is the
     encoder's own embedding, so every method starts from the training-free baseline.
 
-    x: (..., T, 385) packed token states (:func:`metanlp_lite.transformer.pack`, as
+    x: (..., L, 385) packed token states (:func:`metanlp_lite.transformer.pack`, as
     :class:`~metanlp_lite.transformer.TokenStates` returns them) -> z: (..., 384), |z| = scale.
     ``lora``: optional low-rank factors (:func:`~metanlp_lite.transformer.lora_params`, keys
     ``layer.<i>.<weight>.lora_A/B`` with the encoder's layer numbers) added to the layers' weights.
@@ -134,7 +134,7 @@ class TransformerBody(nn.Module):
         if not torch._C._functorch.is_batchedtensor(x) and h.shape[0] * T > self.chunk_tokens:
             # run the texts sorted by length, each chunk cut to its longest text (an episode batch
             # is padded to its longest text, ~6x the real tokens on BANKING77) and holding at most
-            # chunk_tokens token slots (fewer long texts a chunk: attention's memory grows as T^2);
+            # chunk_tokens token slots (fewer long texts a chunk: attention's memory grows as L^2);
             # not under vmap, where every task must have the same shape
             lengths = m.sum(-1).long().clamp(min=1)
             out = h.new_empty(h.shape[0], D)
@@ -146,7 +146,7 @@ class TransformerBody(nn.Module):
         return self.scale * F.normalize(out - self.centre.to(out.dtype), dim=-1).reshape(*lead, D)
 
     def _pooled(self, h: Tensor, m: Tensor, lora: dict[str, Tensor] | None) -> Tensor:
-        """The layers, mean pooling and normalisation: (n, T, D), (n, T) -> the encoder's embeddings (n, D)."""
+        """The layers, mean pooling and normalisation: (n, L, D), (n, L) -> the encoder's embeddings (n, D)."""
         for j in range(len(self.layers)):
             p = self.layer_params(j)
             if lora:

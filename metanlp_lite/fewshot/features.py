@@ -121,7 +121,7 @@ class HashedNgrams:
 
 def featurize(texts: Sequence[str], encoder: str, *, show_progress: bool = True) -> Any:
     """Features of ``texts`` for ``encoder``: (P, 384) MiniLM embeddings, (P, 2048) hashed n-grams
-    or the :class:`~metanlp_lite.transformer.TokenStates` of the frozen bottom (indexed: (..., T, 385))."""
+    or the :class:`~metanlp_lite.transformer.TokenStates` of the frozen bottom (indexed: (..., L, 385))."""
     if encoder == "minilm-block":
         from ..text import load_encoder
         from ..transformer import token_states

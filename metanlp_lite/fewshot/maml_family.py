@@ -7,7 +7,7 @@
 ``anil``      ANIL (Raghu et al., 2020): only the last layer is adapted per task; it is MAML
               applied to the head, whose inputs are the meta-learned network's features
 ``protomaml`` Proto-MAML (Triantafillou et al., 2020): MAML whose last layer starts from the
-              prototypes, W_k = 2 c_k, b_k = -|c_k|^2; on ``minilm-block`` the head and the
+              prototypes, W_j = 2 c_j, b_j = -|c_j|^2; on ``minilm-block`` the head and the
               Transformer layer take separate inner step sizes, both meta-learned
 ``lora``      MAML whose inner loop adapts only low-rank fast weights (Hu et al., 2022's LoRA
               factors) and the head, while the outer loop meta-learns the whole body
@@ -200,9 +200,9 @@ class _PrototypeHead(nn.Module):
 class ProtoMAML(Method):
     """Proto-MAML (Triantafillou et al., 2020): MAML whose head starts from the prototypes.
 
-    For each task the head is set to ``W_k = 2 c_k, b_k = -|c_k|^2`` (c_k the class means of
+    For each task the head is set to ``W_j = 2 c_j, b_j = -|c_j|^2`` (c_j the class means of
     the support features under the current body), which makes its logits
-    ``-|z - c_k|^2 + |z|^2``: a Prototypical Network. Then body and head take ``inner_steps``
+    ``-|z - c_j|^2 + |z|^2``: a Prototypical Network. Then body and head take ``inner_steps``
     gradient steps on the support set, all tasks at once on the MAML engine
     (:func:`~metanlp_lite.maml.inner_loop_batched`, exact at second order through LayerNorm
     too). The meta-gradient reaches the
@@ -287,7 +287,7 @@ class _FastWeights(nn.Module):
 
     ``body`` is read, not registered: its parameters are not this module's, so the MAML engine
     (which adapts every parameter of its model) leaves them alone, while gradients still reach
-    them through the forward pass. x: (..., T, 385) -> logits (..., n_way).
+    them through the forward pass. x: (..., L, 385) -> logits (..., n_way).
     """
 
     def __init__(self, body: nn.Module, lora: dict[str, Tensor], dim: int, n_way: int) -> None:

@@ -79,7 +79,7 @@ class NCM(Method):
 
 @register("protonet", column=2, hyperparams={"minilm": {}, "bow": {"lr": 3e-3}, "minilm-block": {**BLOCK_HYPERPARAMS}})
 class ProtoNet(Method):
-    """Prototypical Networks: ``logits = tau * cos(f(x), c_k)`` (or ``-|f(x) - c_k|^2``).
+    """Prototypical Networks: ``logits = tau * cos(f(x), c_j)`` (or ``-|f(x) - c_j|^2``).
 
     body: the learned projection f; tau = exp(log_tau) is learned (it changes the loss, not
     the argmax). ``metric="euclidean"`` is Snell et al.'s (2017) squared Euclidean distance;
