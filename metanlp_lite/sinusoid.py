@@ -3,14 +3,20 @@ meta-training with MAML, first-order MAML, Reptile or joint pretraining.
 
 - :func:`sinusoid_mlp`: the MLP 1 -> 40 -> 40 -> 1 of the paper, seeded the same on every CPU;
 - :data:`SINUSOID_METHODS`: each method's learner, inner steps and inner step size;
-- :func:`train_sinusoid`: one meta-training run (float64 runs are the same on any CPU).
+- :func:`train_sinusoid`: one meta-training run (float64 runs are the same on any CPU);
+- :func:`sinusoid_test_tasks`, :func:`evaluate_sinusoid`: notebook 02's test protocol, shared
+  with ``benchmarks/sinusoid_reproduction.py``;
+- :func:`load_sinusoid_results`, :func:`load_sinusoid_runs`: the networks that script trained at the paper's scale (70,000
+  meta-steps, three seeds), shipped with the package in ``results/sinusoid_70k.pt``.
 
-The tasks themselves (y = A sin(x - phi)) come from :mod:`metanlp_lite.data`; the engine from
-:mod:`metanlp_lite.maml`. Taught in notebook 02 (sections 7 and 8); notebook 03 retrains the
-same networks to look at their loss landscapes.
+The tasks themselves (y = a sin(x - psi), amplitude a, phase psi) come from
+:mod:`metanlp_lite.data`; the engine from :mod:`metanlp_lite.maml`. Taught in notebook 02
+(sections 7 and 8); notebook 03 retrains the same networks to look at their loss landscapes.
 """
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,10 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import sample_sinusoid_tasks
-from .maml import MAML, Reptile, meta_train
+from .episodes import TaskBatch
+from .maml import MAML, Reptile, adaptation_curve, meta_train
 from .reproducible import init_linear_
 
-__all__ = ["sinusoid_mlp", "SINUSOID_METHODS", "train_sinusoid"]
+__all__ = ["sinusoid_mlp", "SINUSOID_METHODS", "train_sinusoid", "sinusoid_test_tasks", "evaluate_sinusoid",
+           "load_sinusoid_results", "load_sinusoid_runs"]
 
 
 def sinusoid_mlp(hidden: int = 40, dtype: torch.dtype = torch.float32, seed: int | None = None) -> nn.Sequential:
@@ -72,3 +80,65 @@ def train_sinusoid(method: str, n_iters: int = 2000, seed: int = 0, *, meta_batc
                         n_iters, outer_lr=outer_lr, desc=method, show_progress=show_progress,
                         round_to=torch.float32 if dtype == torch.float64 else None)
     return model, losses
+
+
+def sinusoid_test_tasks(n_tasks: int = 500, k_support: int = 10, k_query: int = 100, seed: int = 99,
+                        dtype: torch.dtype = torch.float32) -> TaskBatch:
+    """The test tasks of notebook 02: ``n_tasks`` new sine waves (seed 99, never used in training),
+    K = ``k_support`` support points and ``k_query`` query points each: support (n, K, 1), query (n, M, 1)."""
+    return sample_sinusoid_tasks(n_tasks, k_support, k_query, torch.Generator().manual_seed(seed), dtype)[0]
+
+
+def evaluate_sinusoid(model: nn.Module, method: str, tasks: TaskBatch | None = None, *, alpha: float = 0.01,
+                      steps: int = 10) -> dict[str, torch.Tensor]:
+    """Query MSE of ``model`` on each test task, under notebook 02's two protocols.
+
+    ``common``: (steps + 1, n) after 0, 1, ..., ``steps`` gradient steps of size ``alpha`` on the
+    support points, the same for every method; ``own_curve``: the same at ``method``'s own inner
+    step size; ``own``: (n,) after ``method``'s own inner loop of meta-training (its steps at its
+    step size; joint pretraining: none). ``tasks``: default :func:`sinusoid_test_tasks`.
+    Deterministic full-batch gradient descent, so two methods can be compared task by task.
+    """
+    if method not in SINUSOID_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(SINUSOID_METHODS)}")
+    if tasks is None:
+        tasks = sinusoid_test_tasks()
+    own = SINUSOID_METHODS[method]
+    if own["inner_steps"] > steps:
+        raise ValueError(f"steps={steps} is fewer than {method}'s own {own['inner_steps']} inner steps")
+    common = adaptation_curve(model, tasks, inner_lr=alpha, steps=steps, loss_fn=F.mse_loss)
+    own_curve = common if own["inner_lr"] == alpha else adaptation_curve(
+        model, tasks, inner_lr=own["inner_lr"], steps=steps, loss_fn=F.mse_loss)
+    return {"common": common, "own_curve": own_curve, "own": own_curve[own["inner_steps"]]}
+
+
+RUNS_FILE = "sinusoid_70k.pt"
+
+
+def load_sinusoid_results(path: str | Path | None = None) -> dict[str, Any]:
+    """What ``benchmarks/sinusoid_reproduction.py`` stored: ``{"steps", "meta_batch", "k", "runs"}``,
+    ``runs["maml/0"] = {"state": float32 state dict, "loss_per_1000": [...], "seconds": float}``.
+
+    ``path``: default the file shipped in ``metanlp_lite/results``.
+    """
+    path = Path(str(files("metanlp_lite") / "results" / RUNS_FILE)) if path is None else Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `python benchmarks/sinusoid_reproduction.py` "
+                                f"to train the networks (about 50 minutes on 2 cores), or reinstall metanlp-lite")
+    return torch.load(path, weights_only=True)
+
+
+def load_sinusoid_runs(source: str | Path | dict[str, Any] | None = None) -> dict[tuple[str, int], nn.Sequential]:
+    """The networks meta-trained by ``benchmarks/sinusoid_reproduction.py``: {(method, seed): model}.
+
+    ``source``: a stored file (default: the shipped one), or what :func:`load_sinusoid_results`
+    returned. Each model is the float32 MLP of :func:`sinusoid_mlp`, in eval mode.
+    """
+    stored = source if isinstance(source, dict) else load_sinusoid_results(source)
+    models = {}
+    for name, run in stored["runs"].items():
+        method, seed = name.split("/")
+        model = sinusoid_mlp(run["state"]["0.weight"].shape[0])
+        model.load_state_dict(run["state"])
+        models[method, int(seed)] = model.eval()
+    return models

@@ -427,3 +427,14 @@ def test_norm_layers_get_exact_second_order_gradients_batched(norm):
     fo = MAML(model, 0.1, 2, first_order=True, loss_fn=F.mse_loss)
     torch.testing.assert_close(flat(grads(fo.meta_loss(b), model)), flat(grads(fo.meta_loss_loop(b), model)),
                                rtol=0, atol=1e-12)
+
+
+def test_average_sinusoid_task_is_a_cosine() -> None:
+    """Notebook 02, section 1: with phase psi ~ U[0, pi] the mean of a sin(x - psi) over tasks is
+    -(2 / pi) E[a] cos x, about -1.62 cos x for a ~ U[0.1, 5] (not flat)."""
+    _, amp, phase = sample_sinusoid_tasks(50_000, 1, 0, torch.Generator().manual_seed(0), dtype=DT)
+    x = torch.linspace(-5, 5, 11, dtype=DT)
+    mean = (amp * torch.sin(x[:, None] - phase)).mean(1)
+    closed = -(2 / torch.pi) * 2.55 * torch.cos(x)
+    assert (mean - closed).abs().max() < 0.06
+    assert (mean - closed).abs().max() < 0.1 * closed.abs().max()
