@@ -14,10 +14,10 @@ Stores the 12 trained networks (float32 state dicts), each run's meta-loss avera
 the package: notebook 02 (section 8c) loads them and tests them on its 500 test tasks, beside
 its own short run. The file is written after every run, so an interrupted run keeps what it
 trained. Each run uses one thread; ``--jobs`` runs that many at once (one per core). About
-50 minutes on 2 CPU cores for all 12 runs.
+an hour on 2 CPU cores for all 12 runs (59 minutes on 2026-12-01).
 
 ``--show`` prints, for the stored networks, the query MSE on notebook 02's 500 test tasks
-(K = 10) after 0, 1 and 10 steps at alpha = 0.01 and after each method's own inner loop, per
+(K = 10) after k = 0, 1 and 10 steps at alpha = 0.01 and after each method's own inner loop, per
 seed and averaged over seeds.
 """
 from __future__ import annotations

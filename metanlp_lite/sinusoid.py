@@ -124,7 +124,7 @@ def load_sinusoid_results(path: str | Path | None = None) -> dict[str, Any]:
     path = Path(str(files("metanlp_lite") / "results" / RUNS_FILE)) if path is None else Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run `python benchmarks/sinusoid_reproduction.py` "
-                                f"to train the networks (about 50 minutes on 2 cores), or reinstall metanlp-lite")
+                                f"to train the networks (about an hour on 2 cores), or reinstall metanlp-lite")
     return torch.load(path, weights_only=True)
 
 
