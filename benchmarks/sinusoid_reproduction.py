@@ -41,7 +41,7 @@ def train_one(job: tuple[str, int, int]) -> tuple[str, int, dict, list[float], f
     start = time.perf_counter()
     model, losses = train_sinusoid(method, steps, seed=seed, dtype=torch.float64, show_progress=False)
     seconds = time.perf_counter() - start
-    per_1000 = torch.tensor(losses).view(-1, 1000).mean(1).tolist() if steps % 1000 == 0 else losses
+    per_1000 = torch.tensor(losses).view(-1, 1000).mean(1).tolist()      # steps is a multiple of 1,000
     state = {name: p.detach().float().clone() for name, p in model.state_dict().items()}
     return method, seed, state, per_1000, seconds
 
@@ -66,12 +66,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--show", action="store_true", help="evaluate the stored networks and stop")
     args = parser.parse_args()
+    from metanlp_lite.sinusoid import load_sinusoid_results
     if args.show:
-        show(torch.load(args.out, weights_only=True))
+        show(load_sinusoid_results(args.out))
         return
+    if args.steps < 1000 or args.steps % 1000:
+        parser.error(f"--steps must be a multiple of 1000 (the stored curve averages every 1,000 steps), got {args.steps}")
     stored = {"steps": args.steps, "meta_batch": 25, "k": 10, "runs": {}}
     if args.out.exists():
-        old = torch.load(args.out, weights_only=True)
+        old = load_sinusoid_results(args.out)
         if old.get("steps") == args.steps:
             stored = old          # keep the runs already trained at this length
     jobs = [(m, s, args.steps) for m in args.methods for s in args.seeds if f"{m}/{s}" not in stored["runs"]]

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from metanlp_lite.maml import adaptation_curve
-from metanlp_lite.sinusoid import (SINUSOID_METHODS, evaluate_sinusoid, load_sinusoid_runs, sinusoid_mlp,
-                                   sinusoid_test_tasks, train_sinusoid)
+from metanlp_lite.sinusoid import (SINUSOID_METHODS, evaluate_sinusoid, load_sinusoid_results, load_sinusoid_runs,
+                                   sinusoid_mlp, sinusoid_test_tasks, train_sinusoid)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def test_missing_runs_file_says_how_to_make_it(tmp_path):
 
 
 def test_shipped_runs_are_the_papers_scale():
-    stored = torch.load(ROOT / "metanlp_lite" / "results" / "sinusoid_70k.pt", weights_only=True)
+    stored = load_sinusoid_results()                                   # the file shipped as package data
     assert stored["steps"] == 70_000
     assert sorted(stored["runs"]) == sorted(f"{m}/{s}" for m in SINUSOID_METHODS for s in (0, 1, 2))
     assert all(len(run["loss_per_1000"]) == 70 for run in stored["runs"].values())
