@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["accuracy", "mean_ci95", "mean_ci95_t", "paired_over_seeds", "confusion_matrix"]
+__all__ = ["accuracy", "mean_ci95", "mean_ci95_t", "mean_ci95_over_seeds", "paired_over_seeds", "confusion_matrix"]
 
 # Student's t quantile t_{0.975, df} for df = 1..10 (beyond, 1.96 is within 12%)
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -74,9 +74,24 @@ def paired_over_seeds(a: Tensor, b: Tensor) -> tuple[float, float]:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"expected (seeds, episodes) tensors over the same episodes, got {tuple(a.shape)} "
                          f"and {tuple(b.shape)}")
-    d = a.mean(0) - b.mean(0)
+    return _over_seeds(a.mean(0) - b.mean(0), a, b)
+
+
+def mean_ci95_over_seeds(x: Tensor) -> tuple[float, float]:
+    """Mean of the seed-averaged values and the half-width of its 95% interval: x (S, E), one
+    row per training seed, the same E episodes (or tasks) in every row. The variance adds the
+    episodes' and the seeds' parts, as in :func:`paired_over_seeds` (with one seed: :func:`mean_ci95`)."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    if x.ndim != 2:
+        raise ValueError(f"expected a (seeds, episodes) tensor, got shape {tuple(x.shape)}")
+    return _over_seeds(x.mean(0), x)
+
+
+def _over_seeds(d: Tensor, *runs: Tensor) -> tuple[float, float]:
+    """Mean of d (E,) and 1.96 times the square root of d's variance over episodes / E plus each
+    run's (S, E) variance between its per-seed means / S."""
     var = d.var(unbiased=True) / d.numel()
-    for x in (a, b):
+    for x in runs:
         if x.shape[0] > 1:
             var = var + x.mean(1).var(unbiased=True) / x.shape[0]
     return d.mean().item(), 1.96 * math.sqrt(var.item())

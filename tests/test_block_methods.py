@@ -18,7 +18,7 @@ from metanlp_lite.fewshot.features import LazyBatch, add_label_names, make_pools
 from metanlp_lite.fewshot.maml_family import LoRAMAML
 from metanlp_lite.fewshot.methods import build_method
 from metanlp_lite.fewshot.training import evaluate_batches, episode_batches, predict_all
-from metanlp_lite.stats import mean_ci95, mean_ci95_t, paired_over_seeds
+from metanlp_lite.stats import mean_ci95, mean_ci95_over_seeds, mean_ci95_t, paired_over_seeds
 
 TEXTS = ["I still have not received my new card", "how do I top up by bank transfer",
          "why was I charged a fee for cash withdrawal", "my card payment was declined",
@@ -380,3 +380,15 @@ def test_graph_split_separates_weight_copies_from_activations():
     assert w.grad is not None                            # the backward pass ran (and freed the graph)
     assert split == {"weights": 3 * 20 * 10 * 4, "activations": 3 * 7 * 10 * 4 + 3 * 7 * 20 * 4}   # x; tanh's output
     assert sum(split.values()) == total
+
+
+def test_mean_ci95_over_seeds_adds_the_seeds_variation():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 200, generator=g, dtype=torch.float64) + torch.tensor([[0.0], [0.5], [1.0]], dtype=torch.float64)
+    m, h = mean_ci95_over_seeds(x)
+    assert m == pytest.approx(x.mean().item())
+    assert (m, h) == pytest.approx(paired_over_seeds(x, torch.zeros(1, 200, dtype=torch.float64)))
+    assert h > mean_ci95(x.mean(0))[1] * 3              # seeds half a unit apart dominate the episodes' part
+    assert mean_ci95_over_seeds(x[:1]) == pytest.approx(mean_ci95(x[0]))     # one seed: the plain interval
+    with pytest.raises(ValueError, match="seeds, episodes"):
+        mean_ci95_over_seeds(x[0])
