@@ -1,7 +1,7 @@
 """Command line: ``python -m metanlp_lite prefetch``.
 
-Downloads (or finds offline) every registered dataset (``metanlp_lite.data.DATASETS``), their
-published class splits and the sentence encoder, and fills the embedding cache (and the token
+Downloads (or finds offline) every registered dataset (``metanlp_lite.data.DATASETS``; xSID's
+languages only when named: ``--datasets xsid:de xsid:en``), their published class splits and the sentence encoder, and fills the embedding cache (and the token
 states of notebook 05), so that every notebook afterwards runs without network and without
 encoding. Binder's ``postBuild`` runs it; so can an instructor before a lab.
 The embeddings are saved as they are computed, so an interrupted prefetch (Ctrl-C, a memory
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m metanlp_lite", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prefetch", help="fetch the data and the encoder, and fill the embedding cache")
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    # by default the datasets of notebooks 00-05, not xSID's 19 languages ("xsid:de"; name them to fetch them)
+    p.add_argument("--datasets", nargs="+", default=[n for n in DATASETS if ":" not in n], choices=list(DATASETS))
     p.add_argument("--no-embeddings", action="store_true", help="skip encoding the datasets")
     p.add_argument("--no-token-states", action="store_true", help="skip notebook 05's token states")
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 Each named intent dataset is one :class:`DatasetSpec`, written next to its reader and added to the
 registry :data:`DATASETS` by :func:`register`: :func:`load_intents` and :func:`class_splits` know no other.
+xSID's 19 languages (:mod:`metanlp_lite.xsid`, whose readers are registered here) are ``"xsid:de"`` etc.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import os
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,6 +22,8 @@ from datasets import ClassLabel, Dataset, DatasetInfo, Features, Value, load_dat
 from torch import Tensor
 
 from .episodes import TaskBatch
+from .userfile import LABEL_COLUMNS, TEXT_COLUMNS, read_user_file  # noqa: F401  (the first two: once here)
+from .xsid import XSID_INTENTS, XSID_LANGUAGES, XSID_SOURCE, fetch_xsid, read_xsid, xsid_files
 
 # ---------------------------------------------------------------------------------------
 # Sinusoid regression (Finn et al., 2017, section 5.1)
@@ -81,10 +85,9 @@ OUT_OF_SCOPE = "oos"
 SPLITS_URL = ("https://raw.githubusercontent.com/tdopierre/ProtAugment/4233bbae/"
               "data/{folder}/few_shot/{split}/labels.{part}.txt")
 PUBLISHED_SPLITS = ("01", "02", "03", "04", "05")
-TEXT_COLUMNS = ("text", "sentence", "utterance", "query", "question", "input", "content")
-LABEL_COLUMNS = ("label", "intent", "category", "class", "labels", "target")
 
-Rows = tuple[list[str], list[str]]  # (texts, intent names), one of each per utterance
+# (texts, intent names), one of each per utterance; a reader may add {column: one value per utterance}
+Rows = tuple[list[str], list[str]] | tuple[list[str], list[str], dict[str, list]]
 
 
 class ClassSplit(NamedTuple):
@@ -120,6 +123,7 @@ class DatasetSpec:
     default_split: str = "random"  # class_splits' default
     named_splits: Mapping[str, ClassSplit] = field(default_factory=dict)  # its own, by name: "domains"
     columns: Mapping[str, Callable[[str], str]] = field(default_factory=dict)  # extra ones, of the intent
+    labels: tuple[str, ...] = ()  # the ClassLabel names, if fixed (default: the intents found, sorted)
 
     def __post_init__(self) -> None:
         if (self.fetch_online is None) == (self.hub_id is None) or (self.fetch_online and not self.source):
@@ -254,6 +258,22 @@ register(DatasetSpec(
     default_split="01"))
 
 
+for _code in XSID_LANGUAGES:  # one dataset per language; the same 16 label ids in every one
+    register(DatasetSpec(
+        f"xsid:{_code}", f"xSID {_code} ({XSID_LANGUAGES[_code]})", partial(read_xsid, _code), xsid_files(_code),
+        "about 3 MB" if _code == "no" else "under 1 MB", folder="xsid", labels=XSID_INTENTS,
+        fetch_online=partial(fetch_xsid, _code), source=XSID_SOURCE))
+
+
+def _families() -> dict[str, list[str]]:
+    """The registered families of datasets and their members: {"xsid": ["ar", "da", ...]}."""
+    found: dict[str, list[str]] = {}
+    for name in DATASETS:
+        if ":" in name:
+            found.setdefault(name.split(":")[0], []).append(name.split(":", 1)[1])
+    return found
+
+
 def data_dir_from_env(data_dir: str | os.PathLike | None = None) -> Path | None:
     """The local data folder: the argument if given, else $METANLP_DATA_DIR, else None."""
     if data_dir is not None:
@@ -272,7 +292,8 @@ def load_intents(
     """Load an intent-classification dataset as a ``datasets.Dataset``.
 
     Args:
-        name_or_path: a registered dataset's name (:data:`DATASETS`: ``"clinc150"``, ``"banking77"``),
+        name_or_path: a registered dataset's name (:data:`DATASETS`: ``"clinc150"``, ``"banking77"``,
+            ``"xsid:de"`` (xSID's German; ``"xsid:en"``, ``"xsid:ja"`` ...: :data:`~metanlp_lite.xsid.XSID_LANGUAGES`)),
             or the path to the user's own CSV or JSONL file with one text and one label per row.
         data_dir: a local folder laid out like ``shared/data`` (see the README); defaults to
             $METANLP_DATA_DIR, and then to the dataset's online source (the Hugging Face hub).
@@ -282,7 +303,8 @@ def load_intents(
 
     Returns:
         A Dataset with columns ``text`` (str) and ``label`` (a ``ClassLabel`` whose names are
-        the intents, sorted), plus the spec's extra columns (``domain`` (str) for CLINC150). All
+        the intents, sorted), plus the spec's extra columns (``domain`` (str) for CLINC150; for xSID
+        ``split`` (str), ``position`` (int) and ``text_en`` (str), see :mod:`metanlp_lite.xsid`). All
         rows of every original split are included (meta-splits divide *classes*, not rows);
         out-of-scope rows are dropped. ``dataset.info.dataset_name`` is the registered name
         (``"clinc150"``, ``"banking77"``) or the file's stem.
@@ -290,16 +312,21 @@ def load_intents(
     Raises:
         FileNotFoundError: the dataset is neither in the local folder nor reachable online;
             the message says how to point METANLP_DATA_DIR at a local copy.
-        ValueError: an unknown name (the message lists the registered ones), a user file
+        ValueError: an unknown name or xSID language (the message lists the registered ones), a user file
             lacks a text or label column, or has fewer than 2 classes.
     """
     if (spec := _find(str(name_or_path))) is not None:
         return _load_named(spec, data_dir)
+    families, family = _families(), str(name_or_path).split(":")[0].lower()
+    if family in families:  # "xsid:xx", or "xsid" alone
+        raise ValueError(f"unknown dataset {str(name_or_path)!r}: {family} takes one of {', '.join(families[family])}"
+                         f" after the colon, e.g. load_intents('{family}:{families[family][0]}')")
     path = Path(name_or_path).expanduser()
     if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json") or path.exists():
-        return _load_user_file(path, text_column, label_column)
-    raise ValueError(f"unknown dataset {str(name_or_path)!r}: use {', '.join(map(repr, DATASETS))}, or the path "
-                     "to a .csv or .jsonl file with a text column and a label column.")
+        return _to_dataset(path.stem, read_user_file(path, text_column, label_column))
+    also = "".join(f"; or '{f}:' and one of {', '.join(m)}" for f, m in families.items())
+    raise ValueError(f"unknown dataset {str(name_or_path)!r}: use {', '.join(repr(n) for n in DATASETS if ':' not in n)}, "
+                     f"or the path to a .csv or .jsonl file with a text column and a label column{also}.")
 
 
 def _load_named(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> Dataset:
@@ -307,12 +334,12 @@ def _load_named(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> Datase
     if folder is not None:
         local = folder / spec.folder
         if local.is_dir():
-            return _to_dataset(spec.name, *spec.read_local(local), spec.columns)
+            return _to_dataset(spec.name, spec.read_local(local), spec)
         if data_dir is not None:  # an explicit argument that does not hold the data is an error
             raise FileNotFoundError(f"{spec.name} was not found in {folder}: expected the folder {local} "
                                     "(see the layout in the project README, 'Data').")
     try:
-        texts, labels = (spec.fetch_online or _read_hub)(spec)
+        rows = (spec.fetch_online or _read_hub)(spec)
     except Exception as err:  # no network, offline mode, or a server's error
         where = f" (and {folder} has no {spec.folder}/ folder)" if folder is not None else ""
         files = " and ".join(f"{spec.folder}/{f}" for f in spec.files)
@@ -324,7 +351,7 @@ def _load_named(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> Datase
             f"  or connect to the internet once to let it download ({spec.download_size}) from {spec.source}.\n"
             f"  ({who} said: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
         ) from err
-    return _to_dataset(spec.name, texts, labels, spec.columns)
+    return _to_dataset(spec.name, rows, spec)
 
 
 def _read_hub(spec: DatasetSpec) -> Rows:
@@ -343,70 +370,27 @@ def _read_hub(spec: DatasetSpec) -> Rows:
     return texts, labels
 
 
-def _to_dataset(name: str, texts: list[str], labels: list[str],
-                columns: Mapping[str, Callable[[str], str]] | None = None) -> Dataset:
+def _to_dataset(name: str, rows: Rows, spec: DatasetSpec | None = None) -> Dataset:
+    texts, labels, per_row = rows[0], rows[1], (rows[2] if len(rows) > 2 else {})  # type: ignore[misc]
     keep = [i for i, lab in enumerate(labels) if lab != OUT_OF_SCOPE]
     texts = [texts[i] for i in keep]
     labels = [labels[i] for i in keep]
-    names = sorted(set(labels))
-    if len(names) < 2:
-        raise ValueError(f"{name}: found {len(names)} class(es); few-shot classification needs at least 2")
+    names = list(spec.labels) if spec is not None and spec.labels else sorted(set(labels))
+    if len(set(labels)) < 2:
+        raise ValueError(f"{name}: found {len(set(labels))} class(es); few-shot classification needs at least 2")
+    if unknown := sorted(set(labels) - set(names)):
+        raise ValueError(f"{name}: the intents {unknown[:5]} are not among the dataset's labels {names}")
     index = {n: i for i, n in enumerate(names)}
     data: dict[str, list] = {"text": texts, "label": [index[lab] for lab in labels]}
     features = {"text": Value("string"), "label": ClassLabel(names=names)}
-    for column, of_label in (columns or {}).items():
+    for column, of_label in (spec.columns if spec is not None else {}).items():
         data[column] = [of_label(lab) for lab in labels]
         features[column] = Value("string")
+    for column, values in per_row.items():  # one value per utterance: str or int
+        data[column] = [values[i] for i in keep]
+        features[column] = Value("int64" if values and isinstance(values[0], int) else "string")
     feats = Features(features)
     return Dataset.from_dict(data, features=feats, info=DatasetInfo(dataset_name=name, features=feats))
-
-
-def _load_user_file(path: Path, text_column: str | None, label_column: str | None) -> Dataset:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: give the path to a .csv or .jsonl file")
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
-    else:
-        rows = []
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as err:
-                        raise ValueError(f"{path}, line {n}: not valid JSON ({err.msg}); "
-                                         "expected one JSON object per line") from err
-    if not rows:
-        raise ValueError(f"{path} holds no rows")
-    columns = list(rows[0].keys())
-    text_col = _pick_column(columns, text_column, TEXT_COLUMNS, "text", path)
-    label_col = _pick_column(columns, label_column, LABEL_COLUMNS, "label", path)
-    texts, labels = [], []
-    for n, row in enumerate(rows, 1):
-        t, lab = row.get(text_col), row.get(label_col)
-        if t is None or lab is None or str(t).strip() == "":
-            raise ValueError(f"{path}, row {n}: empty {text_col!r} or {label_col!r}")
-        texts.append(str(t))
-        labels.append(str(lab))
-    return _to_dataset(path.stem, texts, labels)
-
-
-def _pick_column(columns: list[str], given: str | None, usual: tuple[str, ...], what: str, path: Path) -> str:
-    if given is not None:
-        if given not in columns:
-            raise ValueError(f"{path}: no column {given!r}; the columns are {columns}")
-        return given
-    lower = {c.lower(): c for c in columns}
-    for u in usual:
-        if u in lower:
-            return lower[u]
-    raise ValueError(
-        f"{path}: cannot tell which column holds the {what}; the columns are {columns}. "
-        f"Name it, e.g. load_intents(path, {what}_column={columns[0]!r}) "
-        f"(recognised automatically: {', '.join(usual)})."
-    )
 
 
 def class_splits(
