@@ -1,11 +1,18 @@
-"""Command line: ``python -m metanlp_lite prefetch``.
+"""Command line: ``python -m metanlp_lite prefetch``, and ``python -m metanlp_lite languages``.
 
 Downloads (or finds offline) every registered dataset (``metanlp_lite.data.DATASETS``; xSID's
-languages only when named: ``--datasets xsid:de xsid:en``), their published class splits and the sentence encoder, and fills the embedding cache (and the token
-states of notebook 05), so that every notebook afterwards runs without network and without
-encoding. Binder's ``postBuild`` runs it; so can an instructor before a lab.
-The embeddings are saved as they are computed, so an interrupted prefetch (Ctrl-C, a memory
-limit) resumes where it stopped when run again, with the same vectors to the last bit.
+languages one by one only when named: ``--datasets xsid:de xsid:en``), their published class
+splits and the sentence encoder, and fills the embedding cache (and the token states of notebook
+05); then notebook 06's xSID corpus: 19 languages, 14,800 utterances (:func:`metanlp_lite.crosslingual.load_corpus`,
+about 1.5 minutes of encoding on 2 cores; ``--no-xsid`` skips it). Every notebook afterwards
+runs without network and without encoding. Binder's ``postBuild`` runs it; so can an instructor
+before a lab. The embeddings are saved as they are computed, so an interrupted prefetch (Ctrl-C,
+a memory limit) resumes where it stopped when run again, with the same vectors to the last bit.
+
+``python -m metanlp_lite languages --target gsw --inputs both`` runs notebook 06's experiment for
+one held-out language: nearest class mean with target-language and with English support, then a
+body meta-trained on the other languages, on the same episodes (``benchmarks/xsid_languages.py``
+runs every language).
 """
 from __future__ import annotations
 
@@ -13,9 +20,10 @@ import argparse
 import sys
 
 
-def prefetch(datasets: list[str], embeddings: bool, states: bool = True) -> None:
+def prefetch(datasets: list[str], embeddings: bool, states: bool = True, xsid: bool = True) -> None:
     """Fetch ``datasets`` and their class splits; with ``embeddings``, fill the embedding cache, and
-    with ``states`` too the token-state cache of notebook 05 (the encoder's first five layers)."""
+    with ``states`` too the token-state cache of notebook 05 (the encoder's first five layers);
+    with ``xsid``, notebook 06's corpus of xSID's 19 languages (embedded too, with ``embeddings``)."""
     from .data import DATASETS, PUBLISHED_SPLITS, class_splits, load_intents, pretty_label
     from .fewshot.features import BLOCK_LAYERS
     from .text import embed, load_encoder
@@ -37,6 +45,41 @@ def prefetch(datasets: list[str], embeddings: bool, states: bool = True) -> None
             # notebook 05's token states: the first five layers' output, on which the last is trained
             token_states(list(ds["text"]), encoder, BLOCK_LAYERS, show_progress=True)
             token_states([pretty_label(n) for n in ds.features["label"].names], encoder, BLOCK_LAYERS)
+    if xsid:
+        from .crosslingual import LANGUAGES, load_corpus
+        from .data import load_intents
+
+        print("xSID: 19 languages for notebook 06", file=sys.stderr)
+        if embeddings:
+            load_corpus()    # reads every language and embeds its 14,800 texts once
+        else:
+            for code in LANGUAGES:
+                load_intents(f"xsid:{code}")
+
+
+def languages(target: str, inputs: list[str], seed: int = 0, shots: tuple[int, ...] = (1, 5),
+              episodes: int = 600) -> dict[str, dict[int, float]]:
+    """Notebook 06's leave-one-language-out run for ``target``; prints and returns mean accuracies
+    {setting: {K: %}} (settings: "ncm", "ncm, English support", and each of ``inputs``)."""
+    from . import crosslingual as cl
+    from .stats import mean_ci95
+
+    corpus = cl.load_corpus()
+    acc = {"ncm": {k: cl.evaluate_language(None, corpus, target, k_shot=k, episodes=episodes) for k in shots},
+           "ncm, English support": {k: cl.evaluate_language(None, corpus, target, k_shot=k, episodes=episodes,
+                                                             support="en") for k in shots}}
+    for name in inputs:
+        body, log = cl.leave_one_out(corpus, target, name, seed=seed)
+        acc[name] = {k: cl.evaluate_language(body, corpus, target, k_shot=k, episodes=episodes) for k in shots}
+        print(f"{name}: meta-val {log.val[0]:.1f} -> {max(log.val):.1f} at step {log.best_step}", file=sys.stderr)
+    print(f"held out: {target}, 5-way, {episodes} episodes, 5 queries per class (paired: minus nearest class mean)")
+    for setting, by_k in acc.items():
+        cells = []
+        for k, a in by_k.items():
+            (m, h), (d, hd) = mean_ci95(a), mean_ci95(a - acc["ncm"][k])
+            cells.append(f"{k}-shot {m:5.1f} ± {h:.1f}" + (f" ({d:+.1f} ± {hd:.1f})" if setting != "ncm" else ""))
+        print(f"  {setting:>22}: " + "   ".join(cells))
+    return {setting: {k: a.mean().item() for k, a in by_k.items()} for setting, by_k in acc.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,9 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", nargs="+", default=[n for n in DATASETS if ":" not in n], choices=list(DATASETS))
     p.add_argument("--no-embeddings", action="store_true", help="skip encoding the datasets")
     p.add_argument("--no-token-states", action="store_true", help="skip notebook 05's token states")
+    p.add_argument("--no-xsid", action="store_true", help="skip notebook 06's xSID corpus (19 languages)")
+    from .xsid import XSID_LANGUAGES
+
+    q = sub.add_parser("languages", help="notebook 06: meta-train on the other xSID languages, test on one")
+    q.add_argument("--target", default="gsw", choices=list(XSID_LANGUAGES), help="the held-out language")
+    q.add_argument("--inputs", nargs="*", default=["both"], choices=["minilm", "chars", "both"],
+                   help="the bodies to meta-train (none: the baselines only)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--shots", type=int, nargs="+", default=[1, 5])
+    q.add_argument("--episodes", type=int, default=600)
     args = parser.parse_args(argv)
     if args.command == "prefetch":
-        prefetch(args.datasets, not args.no_embeddings, not args.no_token_states)
+        prefetch(args.datasets, not args.no_embeddings, not args.no_token_states, not args.no_xsid)
+    elif args.command == "languages":
+        languages(args.target, args.inputs, args.seed, tuple(args.shots), args.episodes)
     return 0
 
 

@@ -21,84 +21,17 @@ from torch import Tensor
 
 from . import objective as obj
 from .episodes import sample_task_indices
+from .feedback import ROUNDING, Feedback as _Feedback, show as _show, show_close
 from .params import Loss, gradient_step
 
 __all__ = [
     "show_close", "check_inner_step", "check_hvp", "check_one_step_meta_gradient", "check_first_order_gradient",
     "check_reptile_update", "check_k_step_meta_gradient", "check_adapt", "check_sample_episode",
     "check_filter_normalize", "check_prototypical_loss", "check_lora_step", "check_masked_mean_pool",
+    "check_leave_one_out_labels",
 ]
 
 DOUBLE = torch.float64
-ROUNDING = 1e-12   # float64 rounding errors of the notebooks' checks are 1e-17 to 1e-14
-
-
-def show_close(label: str, diff: float | Tensor, tol: float) -> None:
-    """Assert that a numerical check passed, and print it in words that are the same on any CPU.
-
-    diff: the largest difference (absolute or relative) between two computations of the same
-    quantity; tol: the most it may be. The raw value is never printed: a rounding error is
-    1.1e-16 on one CPU and 5.6e-17 on another (other vector kernels sum in another order), and
-    a stored notebook output must not depend on that. A difference below ``ROUNDING`` is shown
-    as "< 1e-12 (rounding error)", any other passing one as "< tol". Raises AssertionError,
-    with the value, when ``diff`` is not below ``tol`` (or is NaN).
-    """
-    diff = float(diff.detach()) if isinstance(diff, Tensor) else float(diff)
-    if not diff < tol:
-        raise AssertionError(f"{label}: the difference {diff:.3e} is not below the tolerance {tol:.0e}")
-    shown = f"< {ROUNDING:.0e} (rounding error)" if diff < ROUNDING < tol else f"< {tol:.0e}"
-    print(f"{label}: max |difference| {shown}, tolerance {tol:.0e}: ok")
-
-
-class _Feedback:
-    """Builds the failure message of one check."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def passed(self, what: str) -> None:
-        print(f"{self.name}: passed. {what}")
-
-    def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NotImplementedError:
-            raise AssertionError(
-                f"{self.name}: not implemented yet. Replace `raise NotImplementedError()` with your "
-                "code between the markers, run that cell, then run this check again."
-            ) from None
-        except AssertionError:
-            raise
-        except Exception as err:
-            raise AssertionError(f"{self.name}: calling your function raised {type(err).__name__}: {err}") from err
-
-    def fail(self, what: str, inputs: str, expected: Any, got: Any, hint: str) -> None:
-        raise AssertionError(
-            f"{self.name}: {what}\n"
-            f"  input:    {inputs}\n"
-            f"  expected: {_show(expected)}\n"
-            f"  got:      {_show(got)}\n"
-            f"  hint:     {hint}"
-        )
-
-    def tensor(self, got: Any, expected: Tensor, inputs: str, hint: str, what: str = "wrong value",
-               rtol: float = 1e-7, atol: float = 1e-9) -> None:
-        if not isinstance(got, Tensor):
-            self.fail("your function should return a tensor", inputs, expected, got,
-                      f"return a torch.Tensor of shape {tuple(expected.shape)}")
-        if got.shape != expected.shape:
-            self.fail(f"wrong shape {tuple(got.shape)}, expected {tuple(expected.shape)}", inputs, expected, got,
-                      "check which dimension you reduce over, and that you do not add or drop one")
-        if not torch.allclose(got.detach().to(expected.dtype), expected, rtol=rtol, atol=atol):
-            self.fail(what, inputs, expected, got, hint)
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, Tensor):
-        flat = v.detach().flatten()
-        vals = ", ".join(f"{x:.5g}" for x in flat[:6].tolist()) + (", ..." if flat.numel() > 6 else "")
-        return f"tensor of shape {tuple(v.shape)}: [{vals}]"
-    return repr(v)
 
 
 def _smooth_task_losses(g: torch.Generator, d: int) -> tuple[Loss, Loss]:
@@ -498,3 +431,40 @@ def check_masked_mean_pool(masked_mean_pool: Callable[[Tensor, Tensor], Tensor],
                 hint = "all-MiniLM-L6-v2 normalises its embeddings: divide by the L2 norm at the end"
         fb.tensor(got, expected, inputs, hint)
     fb.passed("Masked mean over real tokens, then unit length: the encoder's own pooling head.")
+
+
+def check_leave_one_out_labels(leave_one_out_labels: Callable[..., Tensor], seed: int = 0) -> None:
+    """Exercise 12 (notebook 06): the labels of meta-training when ``target`` is held out.
+
+    ``leave_one_out_labels(labels, language, text_en, target, test_sentences)``: labels (P,),
+    language and text_en (P values each) -> (P,) labels, -1 for every row of ``target`` and every
+    row, in any language, whose English text is a meta-test sentence; the others unchanged.
+    """
+    fb = _Feedback("check_leave_one_out_labels")
+    g = torch.Generator().manual_seed(seed)
+    codes, sentences = ["en", "de", "gsw", "zh"], [f"sentence {i}" for i in range(12)]
+    for trial in range(4):
+        P = 40
+        labels = torch.randint(0, 5, (P,), generator=g)
+        language = [codes[i] for i in torch.randint(0, 4, (P,), generator=g).tolist()]
+        text_en = [sentences[i] for i in torch.randint(0, 12, (P,), generator=g).tolist()]
+        target = codes[1 + trial % 3]
+        test = set(sentences[:4 + trial])
+        expected = labels.clone()
+        expected[torch.tensor([lang == target or e in test for lang, e in zip(language, text_en)])] = -1
+        got = fb.call(leave_one_out_labels, labels.clone(), list(language), list(text_en), target, set(test))
+        inputs = f"{P} rows, target {target!r}, {len(test)} meta-test sentences (trial {trial})"
+        if isinstance(got, Tensor) and got.shape == expected.shape and not torch.equal(got, expected):
+            kept_target = any(lang == target and y >= 0 for lang, y in zip(language, got.tolist()))
+            leaked = any(e in test and lang != target and y >= 0 for lang, e, y in zip(language, text_en, got.tolist()))
+            if kept_target:
+                hint = "rows of the target language are still labelled: the held-out language must not be trained on"
+            elif leaked:
+                hint = ("a meta-test sentence is still labelled in another language: its translation would teach "
+                        "the model the test sentence (compare the row's English text, not its language)")
+            else:
+                hint = "rows that should keep their label were changed: only target rows and meta-test sentences get -1"
+            fb.fail("wrong labels", inputs, expected, got, hint)
+        fb.tensor(got, expected, inputs, "return a (P,) tensor of labels, -1 where a row is held out")
+    fb.passed("No row of the held-out language and no translation of a meta-test sentence is left to train on.")
+

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .progress import progress
 
-__all__ = ["MODEL_ID", "load_encoder", "embed", "cache_dir", "EmbeddingCache"]
+__all__ = ["MODEL_ID", "load_encoder", "load_tokenizer", "embed", "cache_dir", "EmbeddingCache"]
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -111,6 +111,22 @@ def load_encoder(source: str = "auto", device: str = "cpu") -> Any:
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def load_tokenizer(source: str = "auto") -> Any:
+    """all-MiniLM-L6-v2's word-piece tokenizer alone (BERT's uncased English vocabulary of 30,522
+    pieces), from the same place as :func:`load_encoder` but without loading the network."""
+    from transformers import AutoTokenizer
+
+    if source not in ("auto", "hub", "package"):
+        raise ValueError(f"source must be 'auto', 'hub' or 'package', got {source!r}")
+    if source == "hub" or (source == "auto" and not _offline()):
+        try:
+            return AutoTokenizer.from_pretrained(MODEL_ID)
+        except Exception:
+            if source == "hub":
+                raise
+    return AutoTokenizer.from_pretrained(str(packaged_model_path()))
 
 
 class EmbeddingCache:

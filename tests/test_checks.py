@@ -209,6 +209,29 @@ def test_prototypical_loss():
           "MEAN")
 
 
+# --- leave-one-language-out labels (notebook 06) ---------------------------------------
+def test_leave_one_out_labels():
+    def right(labels, language, text_en, target, test):
+        held = torch.tensor([lang == target or e in test for lang, e in zip(language, text_en)])
+        return torch.where(held, torch.full_like(labels, -1), labels)
+
+    def target_only(labels, language, text_en, target, test):          # forgets the translations
+        return torch.where(torch.tensor([lang == target for lang in language]), torch.full_like(labels, -1), labels)
+
+    def test_only(labels, language, text_en, target, test):            # forgets the language
+        return torch.where(torch.tensor([e in test for e in text_en]), torch.full_like(labels, -1), labels)
+
+    def too_much(labels, language, text_en, target, test):
+        return torch.full_like(labels, -1)
+
+    checks.check_leave_one_out_labels(right)
+    fails(checks.check_leave_one_out_labels, target_only, "meta-test sentence is still labelled in another language")
+    fails(checks.check_leave_one_out_labels, test_only, "rows of the target language are still labelled")
+    fails(checks.check_leave_one_out_labels, too_much, "should keep their label")
+    fails(checks.check_leave_one_out_labels, lambda *a: right(*a).tolist(), "should return a tensor")
+    fails(checks.check_leave_one_out_labels, not_implemented, "not implemented yet")
+
+
 def test_show_close_prints_no_rounding_digits(capsys):
     """Two CPUs with different rounding errors print the same line; a failure says the value."""
     from metanlp_lite.checks import show_close

@@ -190,7 +190,7 @@ def test_a_dataset_from_another_online_source(registry, tmp_path, monkeypatch):
     assert "holding shared/rows.tsv" in str(err.value) and "(It said: OSError: no route to host)" in str(err.value)
 
     from metanlp_lite.__main__ import main    # prefetch offers the registered datasets; "up" has no published splits
-    assert main(["prefetch", "--datasets", "up", "--no-embeddings"]) == 0
+    assert main(["prefetch", "--datasets", "up", "--no-embeddings", "--no-xsid"]) == 0
     with pytest.raises(SystemExit):
         main(["prefetch", "--datasets", "imdb", "--no-embeddings"])
 

@@ -113,24 +113,16 @@ def test_an_interrupted_first_embedding_resumes_and_changes_no_bit(encoder, tmp_
     assert len(list((tmp_path / "cut").rglob("*.npz"))) == 5     # 40 texts in chunks of 8
 
 
-def test_after_prefetch_the_pools_need_no_encoder(tmp_path, monkeypatch):
+def test_after_prefetch_the_pools_need_no_encoder(fake_encoder, monkeypatch):
     """prefetch embeds the label names too: otherwise make_pools (notebooks 00, 03, 04) loads the
     sentence encoder, about 0.3 GB more memory than a notebook's budget allows."""
-    import numpy as np
-
-    import metanlp_lite.text as text
     from metanlp_lite.__main__ import prefetch
     from metanlp_lite.data import load_intents
     from metanlp_lite.fewshot.features import make_pools
 
-    class FakeEncoder:
-        def encode(self, batch, **_):
-            v = np.random.default_rng(len(batch)).normal(size=(len(batch), text.EMBEDDING_DIM)).astype(np.float32)
-            return v / np.linalg.norm(v, axis=1, keepdims=True)
+    text = fake_encoder
 
-    monkeypatch.setenv("METANLP_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(text, "load_encoder", lambda *a, **k: FakeEncoder())
-    prefetch(["banking77"], embeddings=True, states=False)     # token states need the real encoder
+    prefetch(["banking77"], embeddings=True, states=False, xsid=False)     # token states need the real encoder
 
     def no_encoder(*a, **k):
         raise AssertionError("make_pools loaded the encoder after prefetch")

@@ -30,7 +30,7 @@ from .base import BLOCK_HYPERPARAMS, REGISTRY, BuildSpec, Method, Registration, 
 from .bodies import BODY_HIDDEN, BOW_DIM, N_BUCKETS, BowMLP, ResidualMLP, TransformerBody, length_chunks, make_body
 from .cli import SPLITS, command, main, run
 from .features import (
-    BLOCK_LAYERS, ENCODERS, HashedNgrams, LazyBatch, Pool, add_label_names, featurize, is_lazy, make_pools, ngrams,
+    ANY_WORD, BLOCK_LAYERS, ENCODERS, HashedNgrams, LazyBatch, Pool, add_label_names, featurize, is_lazy, make_pools, ngrams,
     sample_batch, split_class_ids,
 )
 from .finetune import Finetune, fit_linear_head, linear_head_step
@@ -47,7 +47,7 @@ from .training import (
 
 __all__ = [
     # features
-    "ENCODERS", "BLOCK_LAYERS", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
+    "ENCODERS", "BLOCK_LAYERS", "ANY_WORD", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
     "add_label_names", "sample_batch", "LazyBatch", "is_lazy",
     # bodies
     "ResidualMLP", "BowMLP", "TransformerBody", "make_body", "length_chunks", "BODY_HIDDEN", "BOW_DIM", "N_BUCKETS",

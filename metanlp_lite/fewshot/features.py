@@ -33,6 +33,7 @@ A new encoder (e.g. a Transformer learner) needs its name in :data:`ENCODERS`, a
 from __future__ import annotations
 
 import re
+import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -44,7 +45,7 @@ from torch import Tensor
 
 from ..episodes import EpisodeSampler, TaskBatch
 
-__all__ = ["ENCODERS", "BLOCK_LAYERS", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
+__all__ = ["ENCODERS", "BLOCK_LAYERS", "ANY_WORD", "ngrams", "HashedNgrams", "featurize", "Pool", "make_pools", "split_class_ids",
            "add_label_names", "sample_batch", "LazyBatch", "is_lazy"]
 
 ENCODERS = ("minilm", "bow", "minilm-block")
@@ -54,15 +55,23 @@ BLOCK_LAYERS = 1   # minilm-block: the encoder's last layer is trainable, the fi
 # Hashed word and character n-grams (the from-scratch encoder's input)
 # ---------------------------------------------------------------------------------------
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Any script: a run of letters, digits and combining marks (Arabic's vowel signs, Devanagari's
+# vowels; \w alone would end a word at each mark), as in Kazakh, Arabic, Chinese ...
+_MARKS = "".join(chr(c) for c in range(0x300, 0x10000) if unicodedata.category(chr(c)).startswith("M"))
+ANY_WORD = re.compile(f"[\\w{re.escape(_MARKS)}]+")
 
 
-def ngrams(text: str, word_ngrams: tuple[int, ...] = (1, 2), char_ngrams: tuple[int, ...] = (3, 4)) -> list[str]:
+def ngrams(text: str, word_ngrams: tuple[int, ...] = (1, 2), char_ngrams: tuple[int, ...] = (3, 4),
+           any_script: bool = False) -> list[str]:
     """The word n-grams and the within-word character n-grams of ``text`` (lower-cased).
 
     ``ngrams("Book a flight", (1,), (3,))`` -> ``['w:book', 'w:a', 'w:flight', 'c:<bo', 'c:boo', ...]``;
-    words are padded as ``<word>`` so that prefixes and suffixes have their own n-grams.
+    words are padded as ``<word>`` so that prefixes and suffixes have their own n-grams. Words are
+    ASCII letters and digits (notebook 04's English), or with ``any_script`` any run of Unicode
+    letters, digits and combining marks (:data:`ANY_WORD`: ``"Weck mi um 7"``, ``"كَتَبَ"``,
+    ``"將鬧鐘設定"``: a text without spaces is one word).
     """
-    words = _WORD.findall(text.lower())
+    words = (ANY_WORD if any_script else _WORD).findall(text.lower())
     out = [f"w:{' '.join(words[i:i + n])}" for n in word_ngrams for i in range(len(words) - n + 1)]
     for w in words:
         padded = f"<{w}>"
@@ -81,10 +90,13 @@ class HashedNgrams:
     a long tensor of any shape gives ``(*idx.shape, n_buckets)`` float32, so a
     :class:`TaskBatch` of indices becomes a TaskBatch of features exactly as with embeddings.
     Stored: ``ids`` (P, L) int32 and ``weights`` (P, L) float32, L the most buckets of a text.
+    ``dtype``: the arithmetic of the weights; float64, rounded to float32 at the end, gives the same
+    weights on every CPU (float32's log and norm differ in the last bit between vector kernels).
     """
 
     def __init__(self, texts: Sequence[str], n_buckets: int = 2048,
-                 word_ngrams: tuple[int, ...] = (1, 2), char_ngrams: tuple[int, ...] = (3, 4)) -> None:
+                 word_ngrams: tuple[int, ...] = (1, 2), char_ngrams: tuple[int, ...] = (3, 4),
+                 any_script: bool = False, dtype: torch.dtype = torch.float32) -> None:
         if isinstance(texts, str):
             raise TypeError("HashedNgrams takes a list of texts, not a single string")
         if n_buckets < 2:
@@ -94,16 +106,16 @@ class HashedNgrams:
         rows = []
         for t in texts:
             counts = Counter(zlib.crc32(g.encode("utf-8")) % (n_buckets - 1) + 1
-                             for g in ngrams(t, self.word_ngrams, self.char_ngrams))
+                             for g in ngrams(t, self.word_ngrams, self.char_ngrams, any_script))
             rows.append(counts)
         width = max([len(r) for r in rows] + [1])
         self.ids = torch.zeros(len(rows), width, dtype=torch.int32)
-        self.weights = torch.zeros(len(rows), width)
+        self.weights = torch.zeros(len(rows), width, dtype=dtype)
         for i, r in enumerate(rows):
             if r:
                 self.ids[i, :len(r)] = torch.tensor(list(r.keys()), dtype=torch.int32)
-                self.weights[i, :len(r)] = torch.log1p(torch.tensor(list(r.values()), dtype=torch.float32))
-        self.weights = F.normalize(self.weights, dim=1)
+                self.weights[i, :len(r)] = torch.log1p(torch.tensor(list(r.values()), dtype=dtype))
+        self.weights = F.normalize(self.weights, dim=1).float()
 
     def __len__(self) -> int:
         return self.ids.shape[0]

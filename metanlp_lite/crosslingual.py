@@ -1,0 +1,398 @@
+"""A new language from a few examples: few-shot intents across xSID's languages (notebook 06).
+
+xSID (:mod:`metanlp_lite.xsid`) has the same utterances in 19 languages and dialects, so every
+language can be tested on the *same* sentences, and a sentence can be kept out of training in
+every language at once. Here:
+
+- :func:`load_corpus`: every language's rows in one table (Norwegian: its Bokmål version), with
+  frozen MiniLM embeddings, hashed character n-grams of any script, and for each row the row of
+  its English original (:class:`Corpus`);
+- :func:`position_split`: the parallel sentences (keyed by their English text) of meta-training,
+  meta-validation and meta-testing, disjoint: meta-test is every sentence of xSID's test files,
+  in every language; the other two share out the rest (:func:`part_labels` turns a part and a set
+  of languages into labels, -1 elsewhere);
+- :class:`LanguageEpisodes`: N-way K-shot episodes drawn within one language at a time;
+- :class:`LanguageBody`: what is meta-learned across languages: an adapter of the MiniLM
+  embedding, a character n-gram encoder from scratch, or both together;
+  :func:`meta_train` trains it as a Prototypical Network on the training languages' episodes,
+  keeping the step best on meta-val;
+- :func:`evaluate_language`: per-episode accuracies on a held-out language's meta-test sentences,
+  with the support set in that language or, for the same episodes, in English (zero-shot);
+- :func:`tokenizer_stats` and :func:`char_overlap`: why the English encoder fails where it fails,
+  and how close a language is to the training languages.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .episodes import EpisodeSampler, TaskBatch
+from .fewshot.features import ANY_WORD, HashedNgrams
+from .fewshot.metric import ncm_logits, prototypes
+from .progress import progress
+from .reproducible import init_linear_, normal, round_parameters
+from .stats import accuracy
+from .xsid import XSID_INTENTS, XSID_LANGUAGES
+
+__all__ = ["LANGUAGES", "CHAR_BUCKETS", "Corpus", "load_corpus", "position_split", "part_labels", "LanguageEpisodes",
+           "LanguageBody", "encode", "MetaTrainLog", "meta_train", "leave_one_out", "evaluate_language",
+           "RESULTS", "load_language_results", "tokenizer_stats",
+           "char_grams", "char_overlap"]
+
+LANGUAGES: tuple[str, ...] = tuple(XSID_LANGUAGES)   # the 19 codes, "ar" ... "zh"
+CHAR_BUCKETS = 4096          # hashed n-grams: word unigrams and bigrams, character 2- to 4-grams
+
+
+class Corpus(NamedTuple):
+    """xSID's languages in one table of P rows (one utterance each).
+
+    texts, language (code), split ("valid"/"test", xSID's file), text_en (the English sentence
+    it translates: the parallel key): P values each. labels: (P,) intent id, an index of
+    ``class_names`` (:data:`~metanlp_lite.xsid.XSID_INTENTS`). english: (P,) the row of the
+    English original (the English row of the same split and position; English rows point to
+    themselves). minilm: (P, 384) frozen, L2-normalised embeddings. chars: hashed n-grams of
+    the texts, any script (:class:`~metanlp_lite.fewshot.features.HashedNgrams`, ``ids`` (P, W)).
+    """
+
+    texts: list[str]
+    labels: Tensor
+    language: list[str]
+    split: list[str]
+    text_en: list[str]
+    english: Tensor
+    class_names: list[str]
+    minilm: Tensor
+    chars: HashedNgrams
+
+    def rows(self, language: str) -> Tensor:
+        """The rows of one language: (n,) long."""
+        return torch.tensor([i for i, lang in enumerate(self.language) if lang == language], dtype=torch.long)
+
+
+def load_corpus(languages: Sequence[str] = LANGUAGES, *, data_dir: Any = None, show_progress: bool = True) -> Corpus:
+    """Every language's utterances (Norwegian: Bokmål only, its 800 of 8,799), English first.
+
+    English is always loaded: each row points to its English original. The MiniLM embeddings
+    come from the cache that ``python -m metanlp_lite prefetch`` fills (about 1.5 minutes of
+    encoding for the 14,800 texts on 2 cores otherwise).
+    """
+    from .data import load_intents
+    from .text import embed
+
+    unknown = [code for code in languages if code not in XSID_LANGUAGES]
+    if unknown:
+        raise ValueError(f"unknown xSID language(s) {unknown}: use codes of {', '.join(XSID_LANGUAGES)}")
+    codes = ["en"] + [code for code in dict.fromkeys(languages) if code != "en"]
+    texts, labels, language, split, text_en, positions = [], [], [], [], [], []
+    for code in codes:
+        ds = load_intents(f"xsid:{code}", data_dir=data_dir)[:]      # {column: list}: fast to walk
+        keep = [d == "B" for d in ds["dialect"]] if code == "no" else [True] * len(ds["text"])
+        for k, t, y, s, p, e in zip(keep, ds["text"], ds["label"], ds["split"], ds["position"], ds["text_en"]):
+            if k:
+                texts.append(t), labels.append(y), language.append(code), split.append(s), text_en.append(e)
+                positions.append((s, p))
+    english_row = {sp: i for i, (sp, lang) in enumerate(zip(positions, language)) if lang == "en"}
+    english = torch.tensor([english_row[sp] for sp in positions], dtype=torch.long)
+    minilm = embed(texts, show_progress=show_progress)
+    chars = HashedNgrams(texts, CHAR_BUCKETS, (1, 2), (2, 3, 4), any_script=True, dtype=torch.float64)
+    return Corpus(texts, torch.tensor(labels, dtype=torch.long), language, split, text_en, english,
+                  list(XSID_INTENTS), minilm, chars)
+
+
+def position_split(corpus: Corpus, val_fraction: float = 0.25, seed: int = 0) -> dict[str, set[str]]:
+    """The parallel sentences, by English text, of ``"train"``, ``"val"`` and ``"test"`` (disjoint).
+
+    test: every sentence of xSID's test files (500; 451 distinct English texts). train and val: the valid files' sentences
+    whose English text is not also a test sentence ("Show all alarms" is in both), shared out at
+    random (``val_fraction`` to val). Keyed by the English text, so that a sentence English
+    repeats is in one part only, in every language.
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    test = {e for e, s in zip(corpus.text_en, corpus.split) if s == "test"}
+    rest = sorted({e for e in corpus.text_en if e not in test})
+    random.Random(seed).shuffle(rest)
+    n_val = round(val_fraction * len(rest))
+    return {"train": set(rest[n_val:]), "val": set(rest[:n_val]), "test": test}
+
+
+def part_labels(corpus: Corpus, languages: Sequence[str], sentences: set[str]) -> Tensor:
+    """(P,) labels of the rows in ``languages`` whose English text is in ``sentences``; -1 elsewhere.
+
+    An :class:`~metanlp_lite.episodes.EpisodeSampler` over these labels never draws a -1 row."""
+    keep = torch.tensor([lang in set(languages) and e in sentences for lang, e in zip(corpus.language, corpus.text_en)])
+    return torch.where(keep, corpus.labels, torch.full_like(corpus.labels, -1))
+
+
+def _sampler(labels: Tensor, language: Sequence[str], code: str, n_way: int, k_shot: int, n_query: int,
+             seed: int) -> EpisodeSampler:
+    """Episodes of one language's labelled rows, from its intents with at least K + Q of them."""
+    mine = torch.where(torch.tensor([lang == code for lang in language]), labels, torch.full_like(labels, -1))
+    counts = Counter(mine.tolist())
+    classes = sorted(c for c, n in counts.items() if c >= 0 and n >= k_shot + n_query)
+    if len(classes) < n_way:
+        raise ValueError(f"{code}: only {len(classes)} intents have {k_shot} + {n_query} labelled sentences; "
+                         f"{n_way}-way episodes need {n_way}. Lower k_shot or n_query.")
+    return EpisodeSampler(mine, n_way, k_shot, n_query, classes=classes, seed=seed, class_names=list(XSID_INTENTS))
+
+
+class LanguageEpisodes:
+    """N-way K-shot episodes, each drawn within one language (support and queries alike).
+
+    labels: (P,) with -1 for rows not to draw (:func:`part_labels`); language: (P,) codes.
+    Each task's language is drawn uniformly from ``languages`` (default: every language with
+    ``n_way`` intents of K + Q labelled rows; named languages that have fewer are an error). ``sample_indices(T)`` gives a TaskBatch of row indices (support (T, N*K),
+    query (T, N*Q)) and the tasks' classes (T, N), like :class:`EpisodeSampler`.
+    """
+
+    def __init__(self, labels: Tensor, language: Sequence[str], n_way: int, k_shot: int, n_query: int = 5,
+                 languages: Sequence[str] | None = None, seed: int = 0) -> None:
+        named = languages is not None
+        if languages is None:
+            languages = sorted({lang for lang, y in zip(language, labels.tolist()) if y >= 0})
+        self.languages, self.samplers = [], []
+        for i, code in enumerate(languages):
+            try:
+                self.samplers.append(_sampler(labels, language, code, n_way, k_shot, n_query, seed + 1000 * i))
+                self.languages.append(code)
+            except ValueError:
+                if named:
+                    raise
+        if not self.samplers:
+            raise ValueError(f"no language has {n_way} intents with {k_shot} + {n_query} labelled rows")
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample_indices(self, n_tasks: int = 1) -> tuple[TaskBatch, Tensor]:
+        picks = torch.randint(len(self.samplers), (n_tasks,), generator=self.generator).tolist()
+        tasks = [self.samplers[i].sample_indices(1) for i in picks]
+        batch = TaskBatch(*(torch.cat([t[0][j] for t in tasks]) for j in range(4)))
+        return batch, torch.cat([t[1] for t in tasks])
+
+
+class LanguageBody(nn.Module):
+    """The representation meta-learned across languages: rows -> unit vectors z (..., 384).
+
+    ``inputs="minilm"``: an adapter of the frozen embedding x, ``z = norm(x + W2 relu(W1 x))``;
+    ``"chars"``: a character n-gram encoder from scratch, ``z = norm(W2 relu(E h))``, with h the
+    hashed n-gram vector (an EmbeddingBag E, any script); ``"both"``: ``z = norm(x + W2 relu(E h +
+    W1 x))``. With MiniLM, W2 starts at zero: at step 0 the body *is* the frozen encoder, and
+    nearest class mean on it is the baseline. ``hidden``: the width of relu's layer.
+    """
+
+    def __init__(self, inputs: str = "both", hidden: int = 256, n_buckets: int = CHAR_BUCKETS, dim: int = 384,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if inputs not in ("minilm", "chars", "both"):
+            raise ValueError(f"inputs must be 'minilm', 'chars' or 'both', got {inputs!r}")
+        self.inputs = inputs
+        gen = torch.Generator().manual_seed(seed + 2)
+        self.W1 = init_linear_(nn.Linear(dim, hidden), seed) if inputs != "chars" else None
+        self.E = None
+        if inputs != "minilm":   # one N(0, 1/16) vector per bucket; bucket 0 is padding
+            self.E = nn.EmbeddingBag(n_buckets, hidden, mode="sum", padding_idx=0)
+            with torch.no_grad():
+                self.E.weight.copy_(normal((n_buckets, hidden), 0.25, gen))   # gen: seed + 2, W1's is seed
+                self.E.weight[0] = 0
+        self.W2 = init_linear_(nn.Linear(hidden, dim), seed + 1)
+        if inputs != "chars":
+            nn.init.zeros_(self.W2.weight)
+            nn.init.zeros_(self.W2.bias)
+        self.log_tau = nn.Parameter(torch.tensor(math.log(10.0)))   # the ProtoNet's temperature
+
+    def forward(self, x: Tensor, ids: Tensor, weights: Tensor) -> Tensor:
+        """x: (..., 384) MiniLM embeddings; ids, weights: (..., W) hashed n-grams -> z (..., 384)."""
+        shape = x.shape[:-1]
+        h = 0
+        if self.E is not None:   # one bag per text, of its n-grams only (the padding, bucket 0, skipped)
+            ids, weights = ids.reshape(-1, ids.shape[-1]), weights.reshape(-1, ids.shape[-1])
+            real = ids > 0
+            offsets = torch.cat([real.new_zeros(1, dtype=torch.long), real.sum(1).cumsum(0)[:-1]])
+            h = self.E(ids[real].long(), offsets, per_sample_weights=weights[real]).reshape(*shape, -1)
+        if self.W1 is not None:
+            h = h + self.W1(x)
+        out = self.W2(F.relu(h))
+        return F.normalize(out if self.inputs == "chars" else x + out, dim=-1)
+
+
+def encode(body: LanguageBody | None, corpus: Corpus, rows: Tensor) -> Tensor:
+    """The features of ``rows`` (any shape of row indices) -> (*rows.shape, 384), float64: the
+    body's output, or the frozen MiniLM embeddings when ``body`` is None. In float64 (the body too:
+    :func:`meta_train` leaves it so, its parameters float32 numbers), so that which prototype is
+    nearest does not depend on the CPU's float32 kernels."""
+    x = corpus.minilm[rows].double()
+    if body is None:
+        return x
+    return body.double()(x, corpus.chars.ids[rows], corpus.chars.weights[rows].double())
+
+
+def _episode_accuracy(body: LanguageBody | None, corpus: Corpus, idx: TaskBatch, support_rows: Tensor | None = None) -> Tensor:
+    """Per-episode accuracies (percent) of nearest class mean on the body's features: (T,)."""
+    n_way = int(idx.support_y.max()) + 1
+    with torch.no_grad():
+        zs = encode(body, corpus, idx.support_x if support_rows is None else support_rows)
+        zq = encode(body, corpus, idx.query_x)
+        pred = ncm_logits(zq, prototypes(zs, idx.support_y, n_way)).argmax(-1)
+    return accuracy(pred, idx.query_y)
+
+
+class MetaTrainLog(NamedTuple):
+    """checked: the steps at which meta-val was scored; val: its accuracy there (percent); losses:
+    one per step; best_step: the step kept; seconds: the wall time of training."""
+
+    checked: list[int]
+    val: list[float]
+    losses: list[float]
+    best_step: int
+    seconds: float
+
+
+def meta_train(body: LanguageBody, corpus: Corpus, train: Tensor, val: Tensor, *, steps: int = 300,
+               meta_batch: int = 16, n_way: int = 5, k_shot: int = 1, n_query: int = 5, lr: float = 1e-3,
+               weight_decay: float = 1e-2, eval_every: int = 50, val_episodes: int = 200, seed: int = 0,
+               show_progress: bool = True, desc: str = "meta-training") -> MetaTrainLog:
+    """Meta-train ``body`` as a Prototypical Network on episodes of the training languages.
+
+    train, val: (P,) labels from :func:`part_labels` (the training languages' meta-train and
+    meta-val sentences). Each step: ``meta_batch`` episodes, each within one language; the loss
+    is cross-entropy of ``tau * cos(z_query, prototype)``; one AdamW step. The body trains in
+    float64 with its parameters rounded to float32 after each step (the same network on any CPU:
+    :mod:`metanlp_lite.reproducible`), and stays float64 (holding float32 numbers). Every ``eval_every`` steps (and at step 0) nearest class
+    mean on the body is scored on the same ``val_episodes`` meta-val episodes; the best step is kept.
+    """
+    start = time.perf_counter()
+    episodes = LanguageEpisodes(train, corpus.language, n_way, k_shot, n_query, seed=seed)
+    val_idx, _ = LanguageEpisodes(val, corpus.language, n_way, k_shot, n_query, seed=seed + 1).sample_indices(val_episodes)
+    body.double()
+    opt = torch.optim.AdamW(body.parameters(), lr=lr, weight_decay=weight_decay)
+
+    def score() -> float:
+        return _episode_accuracy(body, corpus, val_idx).mean().item()
+
+    checked, accs, losses = [0], [score()], []
+    best_state, best_step = copy.deepcopy(body.state_dict()), 0
+    for step in progress(range(1, steps + 1), desc=desc, disable=not show_progress):
+        idx, _ = episodes.sample_indices(meta_batch)
+        zs, zq = encode(body, corpus, idx.support_x), encode(body, corpus, idx.query_x)
+        logits = body.log_tau.exp() * ncm_logits(zq, prototypes(zs, idx.support_y, n_way))
+        loss = F.cross_entropy(logits.flatten(0, 1), idx.query_y.flatten())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        round_parameters(body)
+        losses.append(loss.item())
+        if step % eval_every == 0 or step == steps:
+            checked.append(step)
+            accs.append(score())
+            if accs[-1] > max(accs[:-1]):
+                best_state, best_step = copy.deepcopy(body.state_dict()), step
+    body.load_state_dict(best_state)
+    return MetaTrainLog(checked, accs, losses, best_step, time.perf_counter() - start)
+
+
+def leave_one_out(corpus: Corpus, target: str, inputs: str = "both", *, seed: int = 0, steps: int = 300,
+                  show_progress: bool = True) -> tuple[LanguageBody, MetaTrainLog]:
+    """Meta-train a :class:`LanguageBody` for held-out ``target``: on every other language's
+    meta-train sentences, choosing the step on their meta-val sentences (:func:`position_split`,
+    seed 0). ``target`` is never seen, nor is any meta-test sentence in any language.
+    ``seed``: the body's initialisation and the episodes. Notebook 06 and
+    ``benchmarks/xsid_languages.py`` both call this."""
+    others = [code for code in dict.fromkeys(corpus.language) if code != target]
+    if len(others) == len(set(corpus.language)):
+        raise ValueError(f"{target!r} is not in the corpus: load_corpus(languages) with it")
+    parts = position_split(corpus)
+    train, val = part_labels(corpus, others, parts["train"]), part_labels(corpus, others, parts["val"])
+    body = LanguageBody(inputs, seed=seed)
+    log = meta_train(body, corpus, train, val, steps=steps, seed=seed, show_progress=show_progress,
+                     desc=f"meta-training ({inputs}) without {target}")
+    return body, log
+
+
+def evaluate_language(body: LanguageBody | None, corpus: Corpus, language: str, *, k_shot: int = 1,
+                      n_query: int = 5, n_way: int = 5, episodes: int = 600, seed: int = 0,
+                      support: str = "target", sentences: set[str] | None = None) -> Tensor:
+    """Per-episode accuracies (percent) of nearest class mean on ``body`` (None: frozen MiniLM),
+    on ``language``'s meta-test sentences: (episodes,).
+
+    The episodes depend on the language, N, K, Q and the seed only, so every body is scored on
+    the same ones (paired). ``support="en"``: the same episodes with each support sentence
+    replaced by its English original (zero-shot transfer: English examples, target queries),
+    labelled with the target's intent (the files disagree at a few positions: 26 Arabic and 2
+    Norwegian test sentences).
+    sentences: the meta-test sentences (default: :func:`position_split`'s ``"test"``).
+    """
+    if support not in ("target", "en"):
+        raise ValueError(f"support must be 'target' or 'en', got {support!r}")
+    if sentences is None:
+        sentences = {e for e, s in zip(corpus.text_en, corpus.split) if s == "test"}
+    if language not in set(corpus.language):
+        raise ValueError(f"{language!r} is not in the corpus: load_corpus(languages) with it")
+    labels = part_labels(corpus, [language], sentences)
+    idx, _ = _sampler(labels, corpus.language, language, n_way, k_shot, n_query, seed).sample_indices(episodes)
+    support_rows = corpus.english[idx.support_x] if support == "en" else None
+    return torch.cat([_episode_accuracy(body, corpus, TaskBatch(*(t[i:i + 100] for t in idx)),
+                                        None if support_rows is None else support_rows[i:i + 100])
+                      for i in range(0, episodes, 100)])
+
+
+RESULTS = "xsid_languages.pt"   # benchmarks/xsid_languages.py's runs, shipped in metanlp_lite/results/
+
+
+def load_language_results(path: Any = None) -> dict[str, Any]:
+    """The stored leave-one-language-out runs of ``benchmarks/xsid_languages.py``.
+
+    ``{"config": {...}, "runs": {"both/gsw/0": {"k1": (600,) uint8, "k5": ..., "best_step": int,
+    "seconds": float, "val": [...]}, "ncm/gsw": {"k1": ..., "k5": ..., "en1": ...}, ...}}``: per-episode
+    accuracies in percent on :func:`evaluate_language`'s episodes (seed 0, 5 queries per class).
+    """
+    from importlib.resources import files
+    from pathlib import Path
+
+    path = Path(str(files("metanlp_lite") / "results" / RESULTS)) if path is None else Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `python benchmarks/xsid_languages.py` to make "
+                                "the runs (about 30 minutes on 2 cores), or reinstall metanlp-lite")
+    return torch.load(path, weights_only=True)
+
+
+def tokenizer_stats(texts: Sequence[str], tokenizer: Any) -> dict[str, float]:
+    """How an English word-piece tokenizer cuts ``texts``: ``unk`` (percent of tokens that are
+    [UNK]), ``unk_words`` (percent of words with an [UNK] in them: BERT's tokenizer turns a word
+    it cannot spell from its pieces into one [UNK], so such a word is lost whole), ``pieces_per_word`` (tokens per whitespace-separated word: the tokenizer's *fertility*)
+    and ``split_words`` (percent of words cut into two or more pieces, [UNK] counting as one piece).
+    ``tokenizer``: a Hugging Face tokenizer (:func:`~metanlp_lite.text.load_tokenizer`), called on
+    all the words at once."""
+    words = [word for text in texts for word in text.split()]
+    if not words:
+        raise ValueError("tokenizer_stats needs at least one word")
+    pieces = tokenizer(words, add_special_tokens=False)["input_ids"]
+    tokens = sum(len(p) for p in pieces)
+    unk = sum(p.count(tokenizer.unk_token_id) for p in pieces)
+    split = sum(len(p) > 1 for p in pieces)
+    unk_words = sum(tokenizer.unk_token_id in p for p in pieces)
+    return {"unk": 100 * unk / max(tokens, 1), "unk_words": 100 * unk_words / len(words),
+            "pieces_per_word": tokens / len(words), "split_words": 100 * split / len(words)}
+
+
+def char_grams(text: str, n: int = 3) -> list[str]:
+    """The character n-grams of ``text`` within its words (lower-cased, each word padded as ``<word>``)."""
+    return [w[i:i + n] for w in ANY_WORD.findall(text.lower()) for w in [f"<{w}>"] for i in range(len(w) - n + 1)]
+
+
+def char_overlap(target: Sequence[str], others: Sequence[str] | set[str], n: int = 3) -> float:
+    """Percent of the character n-grams in ``target`` texts (occurrences, :func:`char_grams`) that
+    also occur somewhere in ``others`` (texts, or the set of their n-grams, collected once): how
+    much of a language's spelling the training languages already show."""
+    seen = others if isinstance(others, set) else {g for t in others for g in char_grams(t, n)}
+    mine = [g for t in target for g in char_grams(t, n)]
+    if not mine:
+        raise ValueError("char_overlap: the target texts have no character n-grams")
+    return 100 * sum(g in seen for g in mine) / len(mine)
