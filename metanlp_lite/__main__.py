@@ -10,9 +10,10 @@ before a lab. The embeddings are saved as they are computed, so an interrupted p
 a memory limit) resumes where it stopped when run again, with the same vectors to the last bit.
 
 ``python -m metanlp_lite languages --target gsw --inputs both`` runs notebook 06's experiment for
-one held-out language: nearest class mean with target-language and with English support, then a
-body meta-trained on the other languages, on the same episodes (``benchmarks/xsid_languages.py``
-runs every language).
+one held-out language: how the English tokenizer cuts it and how much of its spelling the other
+languages share, nearest class mean with target-language and with English support, then a body
+meta-trained on the other languages, on the same episodes (``--shots 1 2 3 5 10``: the K-curve;
+``benchmarks/xsid_languages.py`` runs every language).
 """
 from __future__ import annotations
 
@@ -72,6 +73,16 @@ def languages(target: str, inputs: list[str], seed: int = 0, shots: tuple[int, .
         body, log = cl.leave_one_out(corpus, target, name, seed=seed)
         acc[name] = {k: cl.evaluate_language(body, corpus, target, k_shot=k, episodes=episodes) for k in shots}
         print(f"{name}: meta-val {log.val[0]:.1f} -> {max(log.val):.1f} at step {log.best_step}", file=sys.stderr)
+    from .text import load_tokenizer
+
+    rows = corpus.rows(target).tolist()
+    tok = cl.tokenizer_stats([corpus.texts[i] for i in rows], load_tokenizer())
+    train = cl.position_split(corpus)["train"]
+    overlap = cl.char_overlap([corpus.texts[i] for i in rows if corpus.split[i] == "test"],
+                              [t for t, lang, e in zip(corpus.texts, corpus.language, corpus.text_en)
+                               if lang != target and e in train])
+    print(f"{target}: MiniLM's tokenizer: {tok['unk']:.1f}% [UNK] tokens, {tok['unk_words']:.1f}% of words lost to [UNK], "
+          f"{tok['pieces_per_word']:.2f} pieces a word; {overlap:.0f}% of its character trigrams occur in the other languages")
     print(f"held out: {target}, 5-way, {episodes} episodes, 5 queries per class (paired: minus nearest class mean)")
     for setting, by_k in acc.items():
         cells = []

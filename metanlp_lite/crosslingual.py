@@ -44,7 +44,7 @@ from .stats import accuracy
 from .xsid import XSID_INTENTS, XSID_LANGUAGES
 
 __all__ = ["LANGUAGES", "CHAR_BUCKETS", "Corpus", "load_corpus", "position_split", "part_labels", "LanguageEpisodes",
-           "LanguageBody", "encode", "MetaTrainLog", "meta_train", "leave_one_out", "evaluate_language",
+           "LanguageBody", "encode", "reembed", "MetaTrainLog", "meta_train", "leave_one_out", "evaluate_language",
            "RESULTS", "load_language_results", "tokenizer_stats",
            "char_grams", "char_overlap"]
 
@@ -106,6 +106,25 @@ def load_corpus(languages: Sequence[str] = LANGUAGES, *, data_dir: Any = None, s
     chars = HashedNgrams(texts, CHAR_BUCKETS, (1, 2), (2, 3, 4), any_script=True, dtype=torch.float64)
     return Corpus(texts, torch.tensor(labels, dtype=torch.long), language, split, text_en, english,
                   list(XSID_INTENTS), minilm, chars)
+
+
+def reembed(corpus: Corpus, model_id: str, batch_size: int = 64, show_progress: bool = True) -> Corpus:
+    """``corpus`` with its embeddings (the ``minilm`` column) replaced by those of another sentence
+    encoder from the Hugging Face hub, L2-normalised, e.g. the multilingual
+    ``"sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"`` (384-d, like MiniLM, so every
+    :class:`LanguageBody` fits it). An optional online path: not cached, and notebook 06's results
+    do not use it. Raises RuntimeError, saying so, when the model cannot be loaded (offline)."""
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(model_id, device="cpu")
+    except Exception as err:
+        raise RuntimeError(f"could not load the sentence encoder {model_id!r} from the Hugging Face hub "
+                           f"({type(err).__name__}: {err}). This optional path needs network access; notebook "
+                           "06's results use all-MiniLM-L6-v2, which works offline.") from None
+    vectors = model.encode(list(corpus.texts), batch_size=batch_size, normalize_embeddings=True,
+                           convert_to_numpy=True, show_progress_bar=show_progress)
+    return corpus._replace(minilm=torch.from_numpy(vectors).float())
 
 
 def position_split(corpus: Corpus, val_fraction: float = 0.25, seed: int = 0) -> dict[str, set[str]]:
@@ -368,16 +387,17 @@ def tokenizer_stats(texts: Sequence[str], tokenizer: Any) -> dict[str, float]:
     [UNK]), ``unk_words`` (percent of words with an [UNK] in them: BERT's tokenizer turns a word
     it cannot spell from its pieces into one [UNK], so such a word is lost whole), ``pieces_per_word`` (tokens per whitespace-separated word: the tokenizer's *fertility*)
     and ``split_words`` (percent of words cut into two or more pieces, [UNK] counting as one piece).
-    ``tokenizer``: a Hugging Face tokenizer (:func:`~metanlp_lite.text.load_tokenizer`), called on
-    all the words at once."""
+    ``tokenizer``: a ``tokenizers.Tokenizer`` (:func:`~metanlp_lite.text.load_tokenizer`), given all
+    the words at once."""
     words = [word for text in texts for word in text.split()]
     if not words:
         raise ValueError("tokenizer_stats needs at least one word")
-    pieces = tokenizer(words, add_special_tokens=False)["input_ids"]
+    pieces = [e.ids for e in tokenizer.encode_batch(words, add_special_tokens=False)]
+    unk_id = tokenizer.token_to_id("[UNK]")
     tokens = sum(len(p) for p in pieces)
-    unk = sum(p.count(tokenizer.unk_token_id) for p in pieces)
+    unk = sum(p.count(unk_id) for p in pieces)
     split = sum(len(p) > 1 for p in pieces)
-    unk_words = sum(tokenizer.unk_token_id in p for p in pieces)
+    unk_words = sum(unk_id in p for p in pieces)
     return {"unk": 100 * unk / max(tokens, 1), "unk_words": 100 * unk_words / len(words),
             "pieces_per_word": tokens / len(words), "split_words": 100 * split / len(words)}
 

@@ -115,18 +115,26 @@ def load_encoder(source: str = "auto", device: str = "cpu") -> Any:
 
 def load_tokenizer(source: str = "auto") -> Any:
     """all-MiniLM-L6-v2's word-piece tokenizer alone (BERT's uncased English vocabulary of 30,522
-    pieces), from the same place as :func:`load_encoder` but without loading the network."""
-    from transformers import AutoTokenizer
+    pieces) as a ``tokenizers.Tokenizer``, from the same place as :func:`load_encoder` (its
+    ``tokenizer.json``) but without loading the network or ``transformers``; no padding, no
+    truncation: ``encode_batch(words, add_special_tokens=False)`` cuts each word into its pieces."""
+    from tokenizers import Tokenizer
 
     if source not in ("auto", "hub", "package"):
         raise ValueError(f"source must be 'auto', 'hub' or 'package', got {source!r}")
+    path = None
     if source == "hub" or (source == "auto" and not _offline()):
         try:
-            return AutoTokenizer.from_pretrained(MODEL_ID)
+            from huggingface_hub import hf_hub_download
+
+            path = hf_hub_download(MODEL_ID, "tokenizer.json")
         except Exception:
             if source == "hub":
                 raise
-    return AutoTokenizer.from_pretrained(str(packaged_model_path()))
+    tokenizer = Tokenizer.from_file(str(path or packaged_model_path() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
 
 
 class EmbeddingCache:

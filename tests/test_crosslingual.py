@@ -155,11 +155,16 @@ def test_ngrams_read_any_script():
 
 def test_tokenizer_stats_and_char_overlap():
     class Pieces:                      # cuts words into 3-letter pieces; "xx" is unknown (id 0)
-        unk_token_id = 0
+        class Encoding:
+            def __init__(self, ids):
+                self.ids = ids
 
-        def __call__(self, words, add_special_tokens=True):
+        def token_to_id(self, token):
+            return 0 if token == "[UNK]" else None
+
+        def encode_batch(self, words, add_special_tokens=True):
             assert not add_special_tokens
-            return {"input_ids": [[0] if w == "xx" else [1] * len(range(0, len(w), 3)) for w in words]}
+            return [self.Encoding([0] if w == "xx" else [1] * len(range(0, len(w), 3))) for w in words]
 
     stats = cl.tokenizer_stats(["abcdef ab", "xx"], Pieces())
     assert stats == {"unk": 25.0, "unk_words": 100 / 3, "pieces_per_word": 4 / 3, "split_words": 100 / 3}
@@ -198,11 +203,27 @@ def test_after_prefetch_the_corpus_needs_no_encoder(fake_encoder, monkeypatch):
     assert cl.load_corpus(show_progress=False).minilm.shape == (14800, 384)
 
 
+def test_the_real_tokenizer_cuts_words_into_pieces():
+    from metanlp_lite.text import load_tokenizer
+
+    tokenizer = load_tokenizer()
+    stats = cl.tokenizer_stats(["Cancel my reminder", "取消我的提醒"], tokenizer)
+    assert stats["pieces_per_word"] > 1 and stats["unk"] > 0          # the Chinese word has a character BERT lacks
+    assert cl.tokenizer_stats(["cancel my reminder"], tokenizer) == {"unk": 0.0, "unk_words": 0.0,
+                                                                      "pieces_per_word": 1.0, "split_words": 0.0}
+
+
+def test_another_encoder_offline_is_a_clear_error(corpus):
+    with pytest.raises(RuntimeError, match="needs network access"):
+        cl.reembed(corpus, "metanlp-lite/no-such-encoder", show_progress=False)
+
+
 def test_the_command_line_runs_one_held_out_language(capsys):
     from metanlp_lite.__main__ import main
 
     assert main(["languages", "--target", "gsw", "--inputs", "--episodes", "50", "--shots", "1"]) == 0
     out = capsys.readouterr().out
     assert "held out: gsw" in out and "ncm, English support: 1-shot" in out
+    assert "gsw: MiniLM's tokenizer: 0.0% [UNK] tokens" in out and "of its character trigrams occur" in out
     with pytest.raises(SystemExit):
         main(["languages", "--target", "xx"])
