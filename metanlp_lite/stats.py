@@ -59,7 +59,7 @@ def mean_ci95_t(values: Sequence[float] | Tensor) -> tuple[float, float]:
     return v.mean().item(), t * v.std(unbiased=True).item() / math.sqrt(v.numel())
 
 
-def paired_over_seeds(a: Tensor, b: Tensor) -> tuple[float, float]:
+def paired_over_seeds(a: Tensor, b: Tensor, t_seeds: float = 1.96) -> tuple[float, float]:
     """Mean difference a - b and the half-width of its 95% interval, on the same episodes, for
     methods trained with several seeds.
 
@@ -68,33 +68,34 @@ def paired_over_seeds(a: Tensor, b: Tensor) -> tuple[float, float]:
     the seed-averaged accuracies. Its variance has two parts, added: the episodes' (the paired
     variance over episodes of the seed-averaged difference, / E) and the seeds' (each method's
     variance between its per-seed means, / S). Half-width: 1.96 times the square root (a normal
-    approximation: with three seeds the seeds' part is itself uncertain).
+    approximation: with three seeds the seeds' part is itself uncertain; ``t_seeds``, e.g. Student's
+    4.30 for 2 degrees of freedom, widens the seeds' part alone).
     """
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"expected (seeds, episodes) tensors over the same episodes, got {tuple(a.shape)} "
                          f"and {tuple(b.shape)}")
-    return _over_seeds(a.mean(0) - b.mean(0), a, b)
+    return _over_seeds(a.mean(0) - b.mean(0), a, b, t_seeds=t_seeds)
 
 
-def mean_ci95_over_seeds(x: Tensor) -> tuple[float, float]:
+def mean_ci95_over_seeds(x: Tensor, t_seeds: float = 1.96) -> tuple[float, float]:
     """Mean of the seed-averaged values and the half-width of its 95% interval: x (S, E), one
     row per training seed, the same E episodes (or tasks) in every row. The variance adds the
     episodes' and the seeds' parts, as in :func:`paired_over_seeds` (with one seed: :func:`mean_ci95`)."""
     x = torch.as_tensor(x, dtype=torch.float64)
     if x.ndim != 2:
         raise ValueError(f"expected a (seeds, episodes) tensor, got shape {tuple(x.shape)}")
-    return _over_seeds(x.mean(0), x)
+    return _over_seeds(x.mean(0), x, t_seeds=t_seeds)
 
 
-def _over_seeds(d: Tensor, *runs: Tensor) -> tuple[float, float]:
-    """Mean of d (E,) and 1.96 times the square root of d's variance over episodes / E plus each
-    run's (S, E) variance between its per-seed means / S."""
-    var = d.var(unbiased=True) / d.numel()
+def _over_seeds(d: Tensor, *runs: Tensor, t_seeds: float = 1.96) -> tuple[float, float]:
+    """Mean of d (E,) and the square root of 1.96² times d's variance over episodes / E plus
+    ``t_seeds``² times each run's (S, E) variance between its per-seed means / S."""
+    var = 1.96 ** 2 * d.var(unbiased=True) / d.numel()
     for x in runs:
         if x.shape[0] > 1:
-            var = var + x.mean(1).var(unbiased=True) / x.shape[0]
-    return d.mean().item(), 1.96 * math.sqrt(var.item())
+            var = var + t_seeds ** 2 * x.mean(1).var(unbiased=True) / x.shape[0]
+    return d.mean().item(), math.sqrt(var.item())
 
 
 def confusion_matrix(pred: Tensor, target: Tensor, n_way: int) -> Tensor:
