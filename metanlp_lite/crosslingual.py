@@ -23,7 +23,6 @@ every language at once. Here:
 """
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
@@ -38,8 +37,7 @@ from torch import Tensor, nn
 from .episodes import EpisodeSampler, TaskBatch
 from .fewshot.features import ANY_WORD, HashedNgrams
 from .fewshot.metric import ncm_logits, prototypes
-from .progress import progress
-from .reproducible import init_linear_, normal, round_parameters
+from .reproducible import init_linear_, normal, train_keeping_best
 from .stats import accuracy
 from .xsid import XSID_INTENTS, XSID_LANGUAGES
 
@@ -296,24 +294,14 @@ def meta_train(body: LanguageBody, corpus: Corpus, train: Tensor, val: Tensor, *
     def score() -> float:
         return _episode_accuracy(body, corpus, val_idx).mean().item()
 
-    checked, accs, losses = [0], [score()], []
-    best_state, best_step = copy.deepcopy(body.state_dict()), 0
-    for step in progress(range(1, steps + 1), desc=desc, disable=not show_progress):
+    def loss_fn() -> Tensor:
         idx, _ = episodes.sample_indices(meta_batch)
         zs, zq = encode(body, corpus, idx.support_x), encode(body, corpus, idx.query_x)
         logits = body.log_tau.exp() * ncm_logits(zq, prototypes(zs, idx.support_y, n_way))
-        loss = F.cross_entropy(logits.flatten(0, 1), idx.query_y.flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        round_parameters(body)
-        losses.append(loss.item())
-        if step % eval_every == 0 or step == steps:
-            checked.append(step)
-            accs.append(score())
-            if accs[-1] > max(accs[:-1]):
-                best_state, best_step = copy.deepcopy(body.state_dict()), step
-    body.load_state_dict(best_state)
+        return F.cross_entropy(logits.flatten(0, 1), idx.query_y.flatten())
+
+    checked, accs, losses, best_step = train_keeping_best(body, opt, loss_fn, score, steps=steps, eval_every=eval_every,
+                                                          desc=desc, show_progress=show_progress)
     return MetaTrainLog(checked, accs, losses, best_step, time.perf_counter() - start)
 
 

@@ -22,12 +22,14 @@ the test suite re-runs every notebook that way (``pytest -m anycpu``).
 """
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["uniform", "normal", "init_linear_", "round_parameters"]
+__all__ = ["uniform", "normal", "init_linear_", "round_parameters", "train_keeping_best"]
 
 
 def uniform(shape: tuple[int, ...] | torch.Size, bound: float, generator: torch.Generator,
@@ -75,3 +77,31 @@ def round_parameters(model: nn.Module, dtype: torch.dtype = torch.float32) -> No
     """
     for p in model.parameters():
         p.copy_(p.to(dtype))
+
+
+def train_keeping_best(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable[[], Tensor],
+                       score: Callable[[], float], *, steps: int, eval_every: int, desc: str = "training",
+                       show_progress: bool = True) -> tuple[list[int], list[float], list[float], int]:
+    """``steps`` optimiser steps on ``loss_fn()`` (a fresh batch each call), the parameters rounded
+    to float32 after each (:func:`round_parameters`), scoring ``score()`` (higher is better, e.g.
+    meta-val accuracy) at step 0, every ``eval_every`` steps and at the end; ``model`` is left at
+    the best-scoring step. Returns (the steps scored, their scores, every step's loss, the best step).
+    """
+    from .progress import progress
+
+    checked, scores, losses = [0], [score()], []
+    best_state, best_step = copy.deepcopy(model.state_dict()), 0
+    for step in progress(range(1, steps + 1), desc=desc, disable=not show_progress):
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        round_parameters(model)
+        losses.append(loss.item())
+        if step % eval_every == 0 or step == steps:
+            checked.append(step)
+            scores.append(score())
+            if scores[-1] > max(scores[:-1]):
+                best_state, best_step = copy.deepcopy(model.state_dict()), step
+    model.load_state_dict(best_state)
+    return checked, scores, losses, best_step
