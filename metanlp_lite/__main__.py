@@ -1,4 +1,4 @@
-"""Command line: ``python -m metanlp_lite prefetch``, and ``python -m metanlp_lite languages``.
+"""Command line: ``python -m metanlp_lite prefetch``, ``languages`` and ``stream``.
 
 Downloads (or finds offline) every registered dataset (``metanlp_lite.data.DATASETS``; xSID's
 languages one by one only when named: ``--datasets xsid:de xsid:en``), their published class
@@ -14,6 +14,11 @@ one held-out language: how the English tokenizer cuts it and how much of its spe
 languages share, nearest class mean with target-language and with English support, then a body
 meta-trained on the other languages, on the same episodes (``--shots 1 2 3 5 10``: the K-curve;
 ``benchmarks/xsid_languages.py`` runs every language).
+
+``python -m metanlp_lite stream --data clinc150`` runs notebook 07's experiment: intents arriving
+one at a time, each learner's hyperparameters chosen on meta-val streams, OML meta-trained, then
+every learner on the same test streams, with intervals, retention of the first intents, memory
+and the median time to absorb an example (``benchmarks/continual_stream.py`` runs it at length).
 """
 from __future__ import annotations
 
@@ -93,6 +98,42 @@ def languages(target: str, inputs: list[str], seed: int = 0, shots: tuple[int, .
     return {setting: {k: a.mean().item() for k, a in by_k.items()} for setting, by_k in acc.items()}
 
 
+def stream(data: str = "clinc150", n_streams: int = 20, oml_steps: int = 150, seed: int = 0,
+           first: int = 10) -> dict[str, list]:
+    """Notebook 07's experiment on ``data``; prints the choices on meta-val and the table, and
+    returns {learner: [StreamRun per stream]}."""
+    import torch
+
+    from . import continual as cl
+    from .oml import OML, RepresentationNet, meta_train_oml
+
+    d = cl.load_stream_data(data, seed=seed)
+    print(f"{data}: {len(d.classes['train'])} meta-train, {len(d.classes['val'])} meta-val and "
+          f"{len(d.classes['test'])} test intents", file=sys.stderr)
+    grid = {"lr": (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0), "steps": (1, 5)}
+    heads = {"fine-tuning": {}, "fine-tuning + replay": {"replay": -1}, "Proto-MAML init": {"init": "prototype"}}
+    hp = {}
+    for name, kw in heads.items():
+        hp[name], _ = cl.choose_on_val(lambda kw=kw, **h: cl.OnlineHead(**kw, **h), d, grid, seed=seed + 1000)
+        print(f"{name}: chosen on meta-val: {hp[name]}", file=sys.stderr)
+    rln = RepresentationNet(lr=hp["Proto-MAML init"]["lr"], seed=seed)
+    log = meta_train_oml(rln, d.features, d.labels, d.classes["train"], d.classes["val"], steps=oml_steps, seed=seed)
+    print(f"OML: meta-val {log.val[0]:.1f} -> {max(log.val):.1f} at step {log.best_step}", file=sys.stderr)
+    learners = {"nearest class mean": (cl.RunningPrototypes, False),
+                "nearest class mean + names": (cl.RunningPrototypes, True),
+                **{name: (lambda kw=kw, h=hp[name]: cl.OnlineHead(**kw, **h), False) for name, kw in heads.items()},
+                "OML": (lambda: OML(rln, steps=int(hp["Proto-MAML init"]["steps"])), False)}
+    streams = [cl.make_stream(d.labels, d.classes["test"], seed=seed + i) for i in range(n_streams)]
+    runs = {name: cl.run_streams(make, d, streams, names) for name, (make, names) in learners.items()}
+    print(f"{data}: {len(streams)} streams of {len(d.classes['test'])} intents, 1 example each (95% intervals over streams)")
+    print(cl.summarize(runs, "nearest class mean", first))
+    for name, rs in runs.items():
+        print(f"  {name}: median {torch.cat([r.update_ms for r in rs]).median().item():.2f} ms to absorb an "
+              f"example, {torch.stack([r.update_ms[-1] for r in rs]).median().item():.2f} ms at the last arrival "
+              "(its embedding given)")
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     from .data import DATASETS
 
@@ -113,11 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--shots", type=int, nargs="+", default=[1, 5])
     q.add_argument("--episodes", type=int, default=600)
+    r = sub.add_parser("stream", help="notebook 07: intents arriving one at a time; every learner, side by side")
+    r.add_argument("--data", default="clinc150", choices=[n for n in DATASETS if ":" not in n])
+    r.add_argument("--streams", type=int, default=20, help="stream orders (the intervals are over them)")
+    r.add_argument("--oml-steps", type=int, default=150)
+    r.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command == "prefetch":
         prefetch(args.datasets, not args.no_embeddings, not args.no_token_states, not args.no_xsid)
     elif args.command == "languages":
         languages(args.target, args.inputs, args.seed, tuple(args.shots), args.episodes)
+    elif args.command == "stream":
+        stream(args.data, args.streams, args.oml_steps, args.seed)
     return 0
 
 

@@ -1,0 +1,424 @@
+"""An assistant that keeps learning: intents arriving over time (notebook 07).
+
+A *stream* (class-incremental): intents arrive one after another, each with a few examples; after
+each arrival the learner must classify the test utterances of every intent seen so far, with one
+classifier over all of them. Everything runs on frozen sentence embeddings (D = 384 for MiniLM).
+
+- :class:`Stream` and :func:`make_stream`: the arrival order of the intents, the examples each one
+  arrives with, and each one's test utterances (seeded; the same stream for every learner, so
+  learners are compared on *paired* streams);
+- the learners, all with the same three methods, ``learn(z, label)`` (absorb one example),
+  ``scores(z)`` (one column per intent seen, in order of arrival) and ``state_bytes()``:
+
+  * :class:`RunningPrototypes`: nearest class mean with running means (nothing is trained);
+  * :class:`OnlineHead`: a linear softmax head that grows a row per new intent and takes SGD steps
+    on each new example, with or without *replay* of stored examples, its new rows starting at
+    zero or at the intent's prototype (Proto-MAML's initialisation, Triantafillou et al., 2020);
+  * :class:`~metanlp_lite.oml.OML` (in :mod:`metanlp_lite.oml`): an online head on a
+    representation meta-learned for continual learning (Javed & White, 2019);
+
+- :func:`run_stream`: the accuracy matrix ``acc[t, j]`` (intent j's test accuracy after arrival
+  t) and the update latencies; :func:`average_accuracy`, :func:`retention` and :func:`forgetting`
+  summarise it;
+- :class:`Assistant`: running prototypes on text, taught intents by name and a few sentences,
+  with its predictions' confidence and nearest intents (the notebook's "teach it" widget,
+  :func:`~metanlp_lite.widgets.teach_intent`).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .params import gradient_step
+
+
+__all__ = ["Stream", "make_stream", "Learner", "RunningPrototypes", "OnlineHead", "head_step", "StreamRun",
+           "run_stream", "average_accuracy", "forgetting", "retention", "tensor_bytes", "StreamData", "load_stream_data",
+           "run_streams", "choose_on_val", "summarize", "Prediction", "Assistant"]
+
+
+# ---------------------------------------------------------------------------------------
+# The stream
+# ---------------------------------------------------------------------------------------
+class Stream(NamedTuple):
+    """Intents in order of arrival. classes: (C,) class ids; support: (C, K) rows each intent
+    arrives with (in that order); queries: (C, Q) rows of its test utterances (disjoint from support)."""
+
+    classes: Tensor
+    support: Tensor
+    queries: Tensor
+
+    def events(self) -> list[tuple[int, int]]:
+        """The arriving examples in order: (row, class id), K per intent, intent after intent."""
+        return [(int(r), int(c)) for c, rows in zip(self.classes, self.support) for r in rows]
+
+
+def make_stream(labels: Tensor, classes: Sequence[int], *, k_shot: int = 1, n_query: int = 20,
+                seed: int = 0) -> Stream:
+    """A seeded stream of ``classes`` (all of them, in a random order), each arriving with
+    ``k_shot`` random examples and tested on ``n_query`` other random utterances of its own.
+
+    labels: (P,) class id of every row of the feature table.
+    """
+    labels = torch.as_tensor(labels)
+    classes = [int(c) for c in classes]
+    if len(set(classes)) != len(classes) or not classes:
+        raise ValueError(f"a stream needs distinct classes, got {len(classes)} with {len(set(classes))} distinct")
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.tensor(classes)[torch.randperm(len(classes), generator=gen)]
+    support, queries = [], []
+    for c in order.tolist():
+        rows = torch.nonzero(labels == c).flatten()
+        if len(rows) < k_shot + n_query:
+            raise ValueError(f"class {c} has {len(rows)} utterances; a stream with k_shot={k_shot} and "
+                             f"n_query={n_query} needs {k_shot + n_query}: lower k_shot or n_query")
+        rows = rows[torch.randperm(len(rows), generator=gen)]
+        support.append(rows[:k_shot])
+        queries.append(rows[k_shot:k_shot + n_query])
+    return Stream(order, torch.stack(support), torch.stack(queries))
+
+
+# ---------------------------------------------------------------------------------------
+# The learners
+# ---------------------------------------------------------------------------------------
+class Learner(Protocol):
+    """What :func:`run_stream` needs of a learner."""
+
+    def learn(self, z: Tensor, label: int) -> None: ...   # absorb one example z: (D,) of class `label`
+
+    def represent(self, z: Tensor) -> Tensor: ...   # (M, D) -> (M, D'): the fixed representation it classifies
+
+    def classify(self, h: Tensor) -> Tensor: ...   # (M, D') -> (M, C_seen) scores, columns in order of arrival
+
+    def scores(self, z: Tensor) -> Tensor: ...   # classify(represent(z))
+
+    def state_bytes(self) -> int: ...   # the memory the learner keeps
+
+
+class _Columns:
+    """The intents seen so far, in order of arrival: class id -> column."""
+
+    def __init__(self) -> None:
+        self.column: dict[int, int] = {}
+
+    def of(self, label: int) -> tuple[int, bool]:
+        """The column of ``label`` and whether it is new."""
+        if label in self.column:
+            return self.column[label], False
+        self.column[label] = len(self.column)
+        return self.column[label], True
+
+
+class RunningPrototypes(_Columns):
+    """Nearest class mean with running means: a new example adds itself to its intent's sum.
+
+    scores(z): cosine similarity of z to each intent's mean. Nothing is trained, nothing
+    already learned changes when a new intent arrives: what it forgets comes only from the new
+    intents it can now confuse the old ones with.
+    """
+
+    def __init__(self, dim: int = 384, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        self.sums = torch.zeros(0, dim, dtype=dtype)     # (C, D)
+        self.counts = torch.zeros(0, dtype=dtype)        # (C,)
+
+    def learn(self, z: Tensor, label: int) -> None:
+        col, new = self.of(label)
+        if new:
+            self.sums = torch.cat([self.sums, self.sums.new_zeros(1, self.sums.shape[1])])
+            self.counts = torch.cat([self.counts, self.counts.new_zeros(1)])
+        self.sums[col] += z.to(self.sums.dtype)
+        self.counts[col] += 1
+
+    def represent(self, z: Tensor) -> Tensor:
+        return F.normalize(z.to(self.sums.dtype), dim=-1)
+
+    def classify(self, h: Tensor) -> Tensor:
+        return h @ F.normalize(self.sums, dim=-1).T
+
+    def scores(self, z: Tensor) -> Tensor:
+        return self.classify(self.represent(z))
+
+    def state_bytes(self) -> int:
+        return tensor_bytes(self.sums, self.counts)
+
+
+def head_step(z: Tensor, y: Tensor, W: Tensor, b: Tensor, lr: Tensor | float, scale: float) -> tuple[Tensor, Tensor]:
+    """One SGD step of a softmax head ``logits = scale * (z @ W.T + b)`` on cross-entropy, in closed form.
+
+    z: (..., M, D) examples, y: (..., M) their columns, W: (..., C, D), b: (..., C). The gradient
+    of the mean cross-entropy is ``scale * (softmax - onehot)`` times ``[z, 1]`` (checked against
+    autograd in the tests), so this step is differentiable with respect to z, W, b and lr
+    (:func:`meta_train_oml` backpropagates through a whole stream of them). Returns (W, b).
+    """
+    logits = scale * (z @ W.transpose(-1, -2) + b.unsqueeze(-2))
+    err = scale * (logits.softmax(-1) - F.one_hot(y, W.shape[-2]).to(z.dtype)) / z.shape[-2]   # (..., M, C)
+    return gradient_step(W, err.transpose(-1, -2) @ z, lr), gradient_step(b, err.sum(-2), lr)
+
+
+class OnlineHead(_Columns):
+    """A linear softmax head trained online: each new example, ``steps`` SGD steps.
+
+    A new intent adds a row, starting at zero (``init="zero"``) or at its first example's
+    normalised embedding (``init="prototype"``, Proto-MAML's initialisation: the head then starts
+    as nearest class mean by cosine). ``replay``: how many stored examples are replayed beside
+    the new one at each step (0: none, the plain online fine-tuning that forgets; -1: all of
+    them). ``body``: a fixed function of the embeddings (default: normalisation only). The
+    head computes in ``dtype`` (float64: the same predictions on any CPU's kernels).
+    """
+
+    def __init__(self, dim: int = 384, *, lr: float = 1.0, steps: int = 1, replay: int = 0, init: str = "zero",
+                 scale: float = 10.0, body: Callable[[Tensor], Tensor] | None = None, seed: int = 0,
+                 dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        if init not in ("zero", "prototype"):
+            raise ValueError(f"init must be 'zero' or 'prototype', got {init!r}")
+        self.lr, self.steps, self.replay, self.init, self.scale = lr, steps, replay, init, scale
+        self.body = body or (lambda z: F.normalize(z, dim=-1))
+        self.W, self.b = torch.zeros(0, dim, dtype=dtype), torch.zeros(0, dtype=dtype)
+        self.memory_z, self.memory_y = torch.zeros(0, dim, dtype=dtype), torch.zeros(0, dtype=torch.long)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def learn(self, z: Tensor, label: int) -> None:
+        h = self.body(z.unsqueeze(0)).to(self.W.dtype)     # (1, D')
+        col, new = self.of(label)
+        if new:
+            row = F.normalize(h, dim=-1) if self.init == "prototype" else torch.zeros_like(h)
+            self.W, self.b = torch.cat([self.W, row]), torch.cat([self.b, h.new_zeros(1)])
+        y = torch.tensor([col])
+        for _ in range(self.steps):
+            hz, hy = h, y
+            if self.replay and len(self.memory_y):
+                pick = (torch.arange(len(self.memory_y)) if self.replay < 0 or self.replay >= len(self.memory_y)
+                        else torch.randperm(len(self.memory_y), generator=self.gen)[:self.replay])
+                hz, hy = torch.cat([h, self.memory_z[pick]]), torch.cat([y, self.memory_y[pick]])
+            self.W, self.b = head_step(hz, hy, self.W, self.b, self.lr, self.scale)
+        if self.replay:
+            self.memory_z = torch.cat([self.memory_z, h])
+            self.memory_y = torch.cat([self.memory_y, y])
+
+    def represent(self, z: Tensor) -> Tensor:
+        return self.body(z).to(self.W.dtype)
+
+    def classify(self, h: Tensor) -> Tensor:
+        return h @ self.W.T + self.b
+
+    def scores(self, z: Tensor) -> Tensor:
+        return self.classify(self.represent(z))
+
+    def state_bytes(self) -> int:
+        return tensor_bytes(self.W, self.b, self.memory_z, self.memory_y)
+
+
+def tensor_bytes(*tensors: Tensor) -> int:
+    """The bytes the ``tensors`` hold."""
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+# ---------------------------------------------------------------------------------------
+# Running a stream
+# ---------------------------------------------------------------------------------------
+class StreamRun(NamedTuple):
+    """acc: (C, C) accuracy in percent of intent j's test utterances after arrival t (NaN for
+    j > t), classified among all intents seen by then; update_ms: (E,) the milliseconds each
+    ``learn`` took; state_bytes: the learner's memory at the end."""
+
+    acc: Tensor
+    update_ms: Tensor
+    state_bytes: int
+
+
+@torch.no_grad()
+def run_stream(learner: Learner, features: Tensor, stream: Stream, names: Tensor | None = None) -> StreamRun:
+    """Feed ``stream`` to ``learner`` example by example; after each intent has arrived, score
+    every seen intent's test utterances. features: (P, D) the embedding of every row.
+
+    names: (n_classes, D) the embedding of every intent's name, by class id: if given, each intent
+    arrives with its name, learned as one more example just before its first one (timed with it).
+    """
+    C, Q = stream.queries.shape
+    acc = torch.full((C, C), float("nan"))
+    times = []
+    k = stream.support.shape[1]
+    # the learners' representations do not change during a stream: represent the queries once
+    queries = learner.represent(features[stream.queries.flatten()]).reshape(C, Q, -1)
+    for t, (row, label) in enumerate(stream.events()):
+        start = time.perf_counter()
+        if names is not None and t % k == 0:
+            learner.learn(names[label], label)
+        learner.learn(features[row], label)
+        times.append((time.perf_counter() - start) * 1000)
+        if (t + 1) % k == 0:
+            seen = (t + 1) // k
+            pred = learner.classify(queries[:seen].flatten(0, 1)).argmax(-1).reshape(seen, Q)
+            acc[seen - 1, :seen] = (pred == torch.arange(seen).unsqueeze(1)).float().mean(1) * 100
+    return StreamRun(acc, torch.tensor(times), learner.state_bytes())
+
+
+def average_accuracy(acc: Tensor) -> Tensor:
+    """(C, C) -> (C,): after each arrival t, the mean accuracy over the t + 1 intents seen."""
+    return torch.nanmean(acc, dim=-1)
+
+
+def retention(acc: Tensor, first: int = 10, at: int | None = None) -> Tensor:
+    """How much of its accuracy on the first ``first`` intents a learner keeps: their mean
+    accuracy after arrival ``at`` (default: the last) over that right after they all arrived
+    (arrival ``first``), in percent. acc: (..., C, C)."""
+    at = acc.shape[-1] if at is None else at
+    return acc[..., at - 1, :first].mean(-1) / acc[..., first - 1, :first].mean(-1) * 100
+
+
+def forgetting(acc: Tensor, first: int = 10, at: int | None = None) -> Tensor:
+    """100 - :func:`retention`: the share (percent) of its accuracy on the first intents lost."""
+    return 100 - retention(acc, first, at)
+
+
+# ---------------------------------------------------------------------------------------
+# The experiment: data, learners, choices on meta-val
+# ---------------------------------------------------------------------------------------
+class StreamData(NamedTuple):
+    """A dataset ready for streams. features: (P, D) embeddings; labels: (P,) class ids; names:
+    (n_classes, D) the embedding of every intent's name; class_names, texts: the intents and
+    utterances; classes: {"train", "val", "test"} -> class ids, disjoint (meta-train, meta-val,
+    and the intents of the test streams)."""
+
+    features: Tensor
+    labels: Tensor
+    names: Tensor
+    class_names: list[str]
+    texts: list[str]
+    classes: dict[str, list[int]]
+
+
+def load_stream_data(dataset: str = "clinc150", *, seed: int = 0,
+                     fractions: tuple[float, float, float] = (0.5, 1 / 6, 1 / 3),
+                     show_progress: bool = True) -> StreamData:
+    """A dataset of :func:`~metanlp_lite.data.load_intents`, its MiniLM embeddings and a seeded
+    random split of its intents by ``fractions`` (CLINC150: 75 meta-train, 25 meta-val and 50
+    intents for the test streams)."""
+    from .data import class_splits, label_ids, load_intents, pretty_label
+    from .text import embed
+
+    ds = load_intents(dataset)
+    class_names, texts = list(ds.features["label"].names), list(ds["text"])
+    both = embed(texts + [pretty_label(n) for n in class_names], show_progress=show_progress)
+    parts = class_splits(ds, "random", seed=seed, fractions=fractions)
+    classes = {part: sorted(label_ids(ds, getattr(parts, part))) for part in ("train", "val", "test")}
+    return StreamData(both[:len(texts)], torch.as_tensor(ds["label"]), both[len(texts):], class_names, texts, classes)
+
+
+def run_streams(make: Callable[[], Learner], data: StreamData, streams: Sequence[Stream],
+                use_names: bool = False) -> list[StreamRun]:
+    """A fresh learner ``make()`` on each of ``streams`` (with the intents' names, if ``use_names``)."""
+    return [run_stream(make(), data.features, s, data.names if use_names else None) for s in streams]
+
+
+def choose_on_val(make: Callable[..., Learner], data: StreamData, grid: dict[str, Sequence[float]], *,
+                  n_streams: int = 3, k_shot: int = 1, n_query: int = 20,
+                  seed: int = 1000) -> tuple[dict[str, float], dict[tuple, float]]:
+    """The hyperparameters (one value from each of ``grid``'s lists, ``make(**them)``) with the best
+    mean final accuracy (over all intents, at the end) on ``n_streams`` seeded streams of every
+    meta-val intent (``k_shot`` examples each, ``n_query`` test utterances); returns
+    (best, {values: accuracy})."""
+    streams = [make_stream(data.labels, data.classes["val"], k_shot=k_shot, n_query=n_query, seed=seed + i)
+               for i in range(n_streams)]
+    keys, scores = list(grid), {}
+    combos: list[tuple] = [()]
+    for key in keys:
+        combos = [c + (v,) for c in combos for v in grid[key]]
+    for values in combos:
+        runs = run_streams(lambda: make(**dict(zip(keys, values))), data, streams)
+        scores[values] = torch.stack([average_accuracy(r.acc)[-1] for r in runs]).mean().item()
+    best = max(scores, key=scores.get)
+    return dict(zip(keys, best)), scores
+
+
+def summarize(runs: dict[str, list[StreamRun]], baseline: str, first: int = 10) -> str:
+    """A table of learners run on the same streams: the final accuracy over all intents, the
+    accuracy on the first ``first`` intents right after they arrived and at the end, the retention
+    (the mean over streams of each stream's ratio), the paired differences from ``baseline`` in
+    final accuracy and in retention, and the memory kept at the end (KiB). Intervals: 95%, over the
+    streams, with Student's t (:func:`~metanlp_lite.stats.mean_ci95_t`). No timings: they vary
+    from run to run (see ``StreamRun.update_ms``)."""
+    from .stats import mean_ci95_t
+
+    def table(rs: list[StreamRun]) -> tuple[Tensor, Tensor, Tensor]:
+        acc = torch.stack([r.acc for r in rs])
+        return acc, average_accuracy(acc)[:, -1], retention(acc, first)
+
+    _, base_final, base_keep = table(runs[baseline])
+    lines = [f"{'learner':>26} {'final, all':>12} {f'first {first}: at {first}':>16} {'at the end':>12} "
+             f"{'retention %':>13}   {'minus ' + baseline + ': final, retention':>34} {'memory':>9}"]
+    for name, rs in runs.items():
+        acc, final, keep = table(rs)
+        cells = [mean_ci95_t(final), mean_ci95_t(acc[:, first - 1, :first].mean(-1)),
+                 mean_ci95_t(acc[:, -1, :first].mean(-1)), mean_ci95_t(keep)]
+        (d, hd), (dk, hk) = mean_ci95_t(final - base_final), mean_ci95_t(keep - base_keep)
+        # round first: a difference of -0.04 prints as +0.0, never as "-0.0" (whose sign varies by CPU)
+        diff = "" if name == baseline else (f"{round(d, 1) + 0.0:+6.1f} ± {hd:3.1f}, "
+                                              f"{round(dk, 1) + 0.0:+6.1f} ± {hk:3.1f}")
+        lines.append(f"{name:>26} " + " ".join(f"{m + 0.0:6.1f} ± {h:4.1f}".rjust(w) for (m, h), w in zip(cells, (12, 16, 12, 13)))
+                     + f"   {diff:>34} {rs[-1].state_bytes / 1024:5.0f} KiB")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# An assistant on text
+# ---------------------------------------------------------------------------------------
+class Prediction(NamedTuple):
+    """What the assistant thinks of one utterance: its intent, the confidence in it (percent:
+    softmax of ``scale`` times the cosine to every intent's prototype) and the ``k`` nearest
+    intents with their cosine similarity."""
+
+    intent: str
+    confidence: float
+    nearest: list[tuple[str, float]]
+
+
+class Assistant:
+    """An intent classifier that keeps learning: :class:`RunningPrototypes` on sentence embeddings.
+
+    ``teach(intent, examples)`` adds an intent (or more examples of a known one): its name is
+    embedded as one more example (``use_names``), then each example. ``predict(texts)`` gives a
+    :class:`Prediction` per text. embed: texts -> (M, D) embeddings (e.g. :func:`~metanlp_lite.text.embed`).
+    """
+
+    def __init__(self, embed: Callable[[list[str]], Tensor], *, scale: float = 20.0, use_names: bool = True,
+                 dim: int = 384) -> None:
+        self.embed, self.scale, self.use_names = embed, scale, use_names
+        self.learner = RunningPrototypes(dim)
+        self.intents: list[str] = []
+
+    def teach(self, intent: str, examples: Sequence[str]) -> None:
+        """Learn ``examples`` (sentences) of ``intent`` (a name such as "book a table")."""
+        intent = intent.strip()
+        if not intent:
+            raise ValueError("an intent needs a name, e.g. 'book a table'")
+        if isinstance(examples, str):
+            raise TypeError("teach() takes a list of example sentences, not one string: teach(name, [sentence])")
+        examples = [e.strip() for e in examples if e.strip()]
+        new = intent not in self.intents
+        if not examples and not (new and self.use_names):
+            raise ValueError(f"give at least one example sentence of {intent!r}")
+        texts = ([intent] if new and self.use_names else []) + examples
+        label = self.intents.index(intent) if not new else len(self.intents)
+        if new:
+            self.intents.append(intent)
+        for z in self.embed(texts):
+            self.learner.learn(z, label)
+
+    def predict(self, texts: Sequence[str], k: int = 3) -> list[Prediction]:
+        """The intent of each text, with its confidence and the ``k`` nearest intents."""
+        if not self.intents:
+            raise ValueError("the assistant knows no intent yet: teach() it one first")
+        cos = self.learner.scores(self.embed(list(texts)))            # (M, C)
+        probs = (self.scale * cos).softmax(-1) * 100
+        top = cos.topk(min(k, len(self.intents)), dim=-1)
+        return [Prediction(self.intents[int(i[0])], float(p[i[0]]),
+                           [(self.intents[int(j)], float(c)) for c, j in zip(v, i)])
+                for p, v, i in zip(probs, top.values, top.indices)]

@@ -1,0 +1,162 @@
+"""OML: a representation meta-learned for continual learning (Javed & White, 2019), notebook 07.
+
+OML splits the network in two: a *representation* (here :class:`RepresentationNet`, a residual
+adapter of the frozen sentence embeddings, starting as the identity) and a *prediction* head that
+learns online, one example at a time, by plain SGD. Meta-training (:func:`meta_train_oml`)
+simulates that online learning on streams of meta-train intents and backpropagates the loss of
+the final head, on every intent of the stream, through all the online steps into the
+representation and the step size: the representation is trained to make online SGD forget less.
+
+- :func:`oml_meta_loss`: one batch of simulated streams, differentiable end to end (the head's
+  steps are :func:`~metanlp_lite.continual.head_step`, in closed form);
+- :class:`OML`: the online learner at meta-test time (frozen representation, online head), run
+  by :func:`~metanlp_lite.continual.run_stream` like any other learner.
+
+Here each new intent's row starts at its first example (Proto-MAML's initialisation) rather than
+at zero as in the paper: with zero rows, online SGD on MiniLM's embeddings forgets nearly every
+old intent (notebook 07 measures it), and the short meta-training a notebook can afford does not
+undo that.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .continual import OnlineHead, average_accuracy, head_step, make_stream, run_stream, tensor_bytes
+from .reproducible import init_linear_, train_keeping_best
+
+__all__ = ["RepresentationNet", "OML", "OMLLog", "oml_meta_loss", "meta_train_oml"]
+
+
+class RepresentationNet(nn.Module):
+    """OML's representation-learning network on frozen embeddings: a residual adapter
+    ``h = normalize(x + W2 relu(W1 x + b1) + b2)``, starting as the identity (W2 = 0).
+    x: (..., D) -> h: (..., D), |h| = 1. Also holds the inner step size (log_lr) it was meta-learned with."""
+
+    def __init__(self, dim: int = 384, hidden: int = 256, lr: float = 1.0, seed: int = 0) -> None:
+        super().__init__()
+        self.inner = init_linear_(nn.Linear(dim, hidden), seed)
+        self.outer = nn.Linear(hidden, dim)
+        nn.init.zeros_(self.outer.weight)
+        nn.init.zeros_(self.outer.bias)
+        self.log_lr = nn.Parameter(torch.tensor(math.log(lr)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(x + self.outer(F.relu(self.inner(x))), dim=-1)
+
+
+class OML(OnlineHead):
+    """OML at meta-test time (Javed & White, 2019): the meta-learned representation, frozen, and
+    an online head on it, trained by plain SGD (no replay) with the meta-learned step size."""
+
+    def __init__(self, rln: RepresentationNet, *, steps: int = 1, scale: float = 10.0, replay: int = 0,
+                 init: str = "prototype") -> None:
+        rln = copy.deepcopy(rln).double().eval()    # float64 arithmetic: the same on any CPU
+
+        @torch.no_grad()
+        def body(z: Tensor) -> Tensor:
+            return rln(z.double())
+
+        super().__init__(rln.outer.out_features, lr=rln.log_lr.exp().item(), steps=steps, replay=replay,
+                         init=init, scale=scale, body=body)
+        self.rln = rln
+
+    def state_bytes(self) -> int:
+        return super().state_bytes() + tensor_bytes(*self.rln.parameters())
+
+
+
+
+class OMLLog(NamedTuple):
+    """checked: the steps scored on meta-val streams; val: their mean final accuracy (percent);
+    losses: the meta-loss of every step; best_step: the step kept; seconds: the wall time."""
+
+    checked: list[int]
+    val: list[float]
+    losses: list[float]
+    best_step: int
+    seconds: float
+
+
+def _stream_indices(labels: Tensor, classes: Tensor, n_classes: int, k_shot: int, n_query: int,
+                    gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One meta-training trajectory: n_classes random classes, k_shot + n_query random rows each."""
+    picked = classes[torch.randperm(len(classes), generator=gen)[:n_classes]]
+    rows = []
+    for c in picked.tolist():
+        pool = torch.nonzero(labels == c).flatten()
+        rows.append(pool[torch.randperm(len(pool), generator=gen)[:k_shot + n_query]])
+    rows = torch.stack(rows)
+    return rows[:, :k_shot], rows[:, k_shot:]
+
+
+def oml_meta_loss(rln: RepresentationNet, support: Tensor, queries: Tensor, scale: float = 10.0,
+                  init: str = "prototype") -> Tensor:
+    """OML's meta-loss for a batch of trajectories (differentiable in the representation and step size).
+
+    support: (B, C, K, D) the examples of C intents arriving in order, K each; queries: (B, C, Q, D).
+    The head starts empty; each example, in order, adds its intent's row (if new: at zero, or with
+    ``init="prototype"`` at the example's representation, as :class:`OnlineHead`) and
+    takes one SGD step on it alone (:func:`head_step`), with the softmax over the intents seen so
+    far. The loss: cross-entropy of every intent's queries under the final head, over all C intents.
+    """
+    B, C, K, D = support.shape
+    hs, hq = rln(support), rln(queries)
+    lr = rln.log_lr.exp()
+    # each intent's row starts at zero or at its first example (normalised), before any step
+    W = F.normalize(hs[:, :, 0], dim=-1) if init == "prototype" else hs.new_zeros(B, C, hs.shape[-1])
+    b = hs.new_zeros(B, C)
+    y = torch.zeros(B, 1, dtype=torch.long)
+    for c in range(C):
+        for k in range(K):
+            # the columns beyond c do not exist yet: their rows stay zero and their logits are left out
+            W_c, b_c = head_step(hs[:, c, k:k + 1], y + c, W[:, :c + 1], b[:, :c + 1], lr, scale)
+            W = torch.cat([W_c, W[:, c + 1:]], dim=1)
+            b = torch.cat([b_c, b[:, c + 1:]], dim=1)
+    logits = scale * (hq.flatten(1, 2) @ W.transpose(1, 2) + b.unsqueeze(1))     # (B, C*Q, C)
+    target = torch.arange(C).repeat_interleave(queries.shape[2]).expand(B, -1)
+    return F.cross_entropy(logits.flatten(0, 1), target.flatten())
+
+
+def meta_train_oml(rln: RepresentationNet, features: Tensor, labels: Tensor, train_classes: Sequence[int],
+                   val_classes: Sequence[int], *, steps: int = 150, meta_batch: int = 8, n_classes: int = 20,
+                   k_shot: int = 1, n_query: int = 5, lr: float = 1e-4, weight_decay: float = 1e-2,
+                   scale: float = 10.0, init: str = "prototype", eval_every: int = 25, val_streams: int = 5,
+                   seed: int = 0, show_progress: bool = True) -> OMLLog:
+    """Meta-train OML's representation (and its inner step size) on trajectories of meta-train intents.
+
+    Each step: ``meta_batch`` trajectories of ``n_classes`` intents, ``k_shot`` examples each,
+    :func:`oml_meta_loss`, one AdamW step; in float64 with the parameters rounded to float32
+    after each step (the same network on any CPU). Every ``eval_every`` steps (and at step 0) the
+    online learner :class:`OML` runs ``val_streams`` streams of all meta-val intents; the step
+    with the best mean final accuracy is kept. features: (P, D); labels: (P,) class ids.
+    """
+    start = time.perf_counter()
+    features, labels = features.double(), torch.as_tensor(labels)
+    train_classes, val_classes = torch.tensor(list(train_classes)), list(val_classes)
+    gen = torch.Generator().manual_seed(seed)
+    streams = [make_stream(labels, val_classes, k_shot=k_shot, n_query=n_query, seed=seed + 1000 + i)
+               for i in range(val_streams)]
+    rln.double()
+    opt = torch.optim.AdamW(rln.parameters(), lr=lr, weight_decay=weight_decay)
+
+    def score() -> float:
+        return sum(average_accuracy(run_stream(OML(rln, scale=scale, init=init), features, s).acc)[-1].item()
+                   for s in streams) / len(streams)
+
+    def loss_fn() -> Tensor:
+        batch = [_stream_indices(labels, train_classes, n_classes, k_shot, n_query, gen) for _ in range(meta_batch)]
+        support = features[torch.stack([s for s, _ in batch])]
+        queries = features[torch.stack([q for _, q in batch])]
+        return oml_meta_loss(rln, support, queries, scale, init)
+
+    checked, val, losses, best_step = train_keeping_best(rln, opt, loss_fn, score, steps=steps, eval_every=eval_every,
+                                                         desc="meta-training OML", show_progress=show_progress)
+    return OMLLog(checked, val, losses, best_step, time.perf_counter() - start)
