@@ -1,17 +1,24 @@
 """Interactive controls (ipywidgets) for the notebooks.
 
 Each function builds and returns a widget; nothing is displayed at import time. The
-computing they call lives elsewhere in the package; here is only the wiring.
+computing they call lives elsewhere in the package; here is only the wiring. Notebook 07's
+:func:`teach_intent` has a static twin, :func:`teach_report` (plain text, for stored outputs).
 """
 from __future__ import annotations
 
+import copy
 import html
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .data import pretty_label
 from .episodes import EpisodeSampler
 
-__all__ = ["format_episode", "episode_explorer", "figure_png", "live_figure"]
+if TYPE_CHECKING:
+    from .continual import Assistant, Prediction
+
+__all__ = ["format_episode", "episode_explorer", "figure_png", "live_figure", "teach_report", "teach_intent"]
 
 
 def format_episode(support: Sequence[str], support_y: Sequence[int], query: Sequence[str],
@@ -123,3 +130,158 @@ def live_figure(draw, controls: dict, columns: int = 3, dpi: int | None = None):
         c.observe(redraw, names="value")
     box.redraw = redraw
     return box
+
+
+# ---------------------------------------------------------------------------------------
+# Teaching an assistant a new intent (notebook 07): a static report and a live widget
+# ---------------------------------------------------------------------------------------
+def _cosine(x: float) -> str:
+    """A cosine to 2 decimals, never ``-0.00`` (the sign of a rounded zero differs across CPUs)."""
+    return f"{round(x, 2) + 0.0:.2f}"
+
+
+def _lines(text: str) -> list[str]:
+    """The non-empty lines of a text box, stripped."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def teach_report(assistant: Assistant, intent: str, examples: Sequence[str], tests: Sequence[str],
+                 k: int = 3) -> str:
+    """What teaching ``intent`` from ``examples`` changes, as plain text (the same on every run).
+
+    Works on a ``copy.deepcopy`` of ``assistant`` (the one passed in is not changed): for each
+    test sentence, its prediction before and after teaching (intent, confidence in percent to 1
+    decimal, the ``k`` nearest intents with their cosine to 2 decimals), then how many test
+    sentences the new intent wins. No timings (stored notebook outputs must not change);
+    :func:`teach_intent` shows them live. Bad input raises the assistant's ValueError.
+    """
+    copied = copy.deepcopy(assistant)
+    tests = [t.strip() for t in tests if t.strip()]
+    before = copied.predict(tests, k) if tests and copied.intents else [None] * len(tests)
+    known = len(copied.intents)
+    copied.teach(intent, examples)
+    name = intent.strip()
+    after = copied.predict(tests, k) if tests else []
+    shown = [e.strip() for e in examples if e.strip()]
+    what = "a new intent" if len(copied.intents) > known else "more examples of a known intent"
+    named = "its name and " if what == "a new intent" and getattr(copied, "use_names", False) else ""
+    lines = [f"Teaching {name!r} ({what}) from {named}{len(shown)} example{'s' * (len(shown) != 1)}, "
+             f"on a copy of the assistant ({known} intents known before, {len(copied.intents)} after):"]
+    lines += [f"  + {e}" for e in shown]
+    if not tests:
+        return "\n".join(lines)
+    preds = [p for p in before + after if p is not None]
+    width = max([len("intent")] + [len(p.intent) for p in preds])
+    near = max(len(n) for p in preds for n, _ in p.nearest)
+    lines += ["", f"{'':12}{'intent':<{width}}  confidence   nearest intents (cosine)"]
+    for text, old, new in zip(tests, before, after):
+        lines.append(f"{text!r}")
+        for when, p in (("before", old), ("after", new)):
+            if p is None:
+                lines.append(f"    {when:<8}(the assistant knew no intent yet)")
+                continue
+            nearest = "   ".join(f"{n:<{near}} {_cosine(c)}" for n, c in p.nearest)
+            lines.append(f"    {when:<8}{p.intent:<{width}}  {p.confidence:8.1f} %   {nearest}".rstrip())
+    wins = sum(p.intent == name for p in after)
+    had = sum(p is not None and p.intent == name for p in before)
+    lines += ["", f"{name!r} is now the prediction for {wins} of {len(tests)} test sentences (before: {had})."]
+    return "\n".join(lines)
+
+
+_TABLE_STYLE = ("<style>.teach-intent-output th, .teach-intent-output td "
+                "{padding: 2px 10px; text-align: left; border-bottom: 1px solid #ddd} .teach-intent-before, "
+                ".teach-intent-prediction {white-space: nowrap}</style>")
+
+
+def _predictions_html(tests: Sequence[str], after: Sequence[Prediction],
+                      before: Sequence[Prediction | None] | None = None) -> str:
+    """An HTML table of predictions, one row per test sentence (escaped); with ``before``, a
+    "before → after" column pair. The cell of the current prediction has the class
+    ``teach-intent-prediction`` (the browser test reads it)."""
+    esc = html.escape
+
+    def cell(p: Prediction | None, cls: str) -> str:
+        if p is None:
+            return f'<td class="{cls}"><i>(none)</i></td>'
+        return f'<td class="{cls}"><code>{esc(p.intent)}</code> ({p.confidence:.1f}%)</td>'
+
+    head = "<th>before</th><th></th><th>after</th>" if before is not None else "<th>prediction (confidence)</th>"
+    rows = []
+    for i, (text, p) in enumerate(zip(tests, after)):
+        nearest = ", ".join(f"<code>{esc(n)}</code> {_cosine(c)}" for n, c in p.nearest)
+        if before is not None:
+            old = before[i]
+            changed = old is None or old.intent != p.intent
+            mid = f"<td>{'<b>→</b>' if changed else '→'}</td>"
+            pred = cell(old, "teach-intent-before") + mid + cell(p, "teach-intent-prediction")
+        else:
+            pred = cell(p, "teach-intent-prediction")
+        rows.append(f"<tr><td>{esc(text)}</td>{pred}<td>{nearest}</td></tr>")
+    return (f"{_TABLE_STYLE}<table><tr><th>test sentence</th>{head}<th>nearest intents (cosine)</th></tr>"
+            f"{''.join(rows)}</table>")
+
+
+def teach_intent(assistant: Assistant, k: int = 3):
+    """A box to teach the *live* ``assistant`` a new intent and try it on sentences.
+
+    An intent name, its examples (one per line, 1-3 recommended), "teach"; test sentences (one
+    per line), "predict": a table of each sentence's prediction, confidence and ``k`` nearest
+    intents. "teach" teaches ``assistant`` itself (the student changes it), then shows the test
+    sentences' predictions before → after, and how long teaching took. Bad input shows the
+    ValueError's message instead. Each control has a CSS class (``teach-intent-name``,
+    ``-examples``, ``-teach``, ``-tests``, ``-predict``, ``-output``) for browser tests.
+    """
+    import ipywidgets as w
+
+    wide, style = w.Layout(width="40em"), {"description_width": "8em"}
+    name = w.Text(placeholder="book a table", description="intent", layout=wide, style=style)
+    examples = w.Textarea(placeholder="one example sentence per line (1-3 recommended)\ncan you get us a table for "
+                          "two tonight", description="examples", rows=3, layout=wide, style=style)
+    teach = w.Button(description="teach", icon="graduation-cap", button_style="primary")
+    tests = w.Textarea(placeholder="one test sentence per line\nreserve a table at 8", description="test sentences",
+                       rows=3, layout=wide, style=style)
+    predict = w.Button(description="predict", icon="question")
+    out = w.HTML()
+    for control, cls in ((name, "name"), (examples, "examples"), (teach, "teach"), (tests, "tests"),
+                         (predict, "predict"), (out, "output")):
+        control.add_class(f"teach-intent-{cls}")
+
+    def show_error(err: ValueError) -> None:
+        out.value = f'<pre class="teach-intent-error">{html.escape(str(err))}</pre>'
+
+    def on_predict(_=None) -> None:
+        try:
+            sentences = _lines(tests.value)
+            if not sentences:
+                raise ValueError("type a test sentence (one per line), then press predict")
+            out.value = _predictions_html(sentences, assistant.predict(sentences, k))
+        except ValueError as err:
+            show_error(err)
+
+    def on_teach(_=None) -> None:
+        try:
+            intent, shown = name.value.strip(), _lines(examples.value)
+            if not intent:
+                raise ValueError("an intent needs a name, e.g. 'book a table'")
+            if not shown:
+                raise ValueError(f"give {intent!r} 1-3 example sentences, one per line")
+            sentences = _lines(tests.value)
+            before = assistant.predict(sentences, k) if sentences and assistant.intents else [None] * len(sentences)
+            known = intent in assistant.intents
+            start = time.perf_counter()
+            assistant.teach(intent, shown)
+            ms = (time.perf_counter() - start) * 1000
+        except ValueError as err:
+            show_error(err)
+            return
+        note = "" if len(shown) <= 3 else f" ({len(shown)} examples: 1-3 are enough)"
+        what = "more examples of" if known else "the new intent"
+        message = (f"<p>Taught {what} <b>{html.escape(intent)}</b> from {len(shown)} example"
+                   f"{'s' * (len(shown) != 1)} in {ms:.0f} ms{note}; the assistant knows "
+                   f"{len(assistant.intents)} intents.</p>")
+        table = _predictions_html(sentences, assistant.predict(sentences, k), before) if sentences else ""
+        out.value = message + table
+
+    teach.on_click(on_teach)
+    predict.on_click(on_predict)
+    return w.VBox([name, w.HBox([examples, teach]), w.HBox([tests, predict]), out])

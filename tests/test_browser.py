@@ -1,12 +1,14 @@
-"""A student's session, in a real browser: JupyterLab on loopback, headless Chromium, notebook 03.
+"""A student's session, in a real browser: JupyterLab on loopback, headless Chromium, notebooks
+03 (a slider redraws a figure) and 07 (the "teach it" widget teaches the assistant a new intent).
 
 Marked ``browser`` (run them alone with ``pytest -m browser``). They need Debian's
 ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); elsewhere they are skipped
 with a note, except in CI, where a missing browser is a failure. Nothing is downloaded.
-A screenshot is kept in ``artifacts/`` as a test artifact.
+Screenshots are kept in ``artifacts/`` as test artifacts.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -14,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 LOG = ARTIFACTS / "jupyterlab.log"       # JupyterLab's own log, and its kernel's stderr
 NOTEBOOK = os.environ.get("METANLP_BROWSER_NOTEBOOK", "notebooks/03_loss_landscapes.ipynb")
+# Notebook 07; an absolute path outside the repository (a draft) is uploaded into the served notebooks/
+NOTEBOOK07 = os.environ.get("METANLP_BROWSER_NOTEBOOK07", "notebooks/07_continual_assistant.ipynb")
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 pytestmark = pytest.mark.browser
@@ -140,7 +145,7 @@ w.content.widgets.forEach((cell, index) => {
   cells.push({index, count: cell.model.executionCount, prompt: prompt ? prompt.textContent : '',
               errors, source: cell.model.sharedModel.getSource().slice(0, 300)});
 });
-return {kernel: session && session.kernel ? session.kernel.status : null,
+return {path: w.context ? w.context.path : null, kernel: session && session.kernel ? session.kernel.status : null,
         run: window.__metanlpRunAll || null, cells};
 """
 
@@ -201,24 +206,36 @@ def _error_outputs(driver) -> list:
     return driver.find_elements(By.CSS_SELECTOR, '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]')
 
 
+def _open_and_run_all(driver, lab, notebook: str) -> None:
+    """Opens ``notebook`` (a path under the served folder), waits for *its* kernel (not that of a
+    notebook an earlier test opened in the same browser: the state must name this path), runs
+    every cell and fails if one did not run or shows an error."""
+    url, token = lab
+    driver.get(f"{url}/lab/tree/{notebook}?token={token}")
+
+    def ready() -> bool:
+        state = driver.execute_script(_STATE)
+        return bool(state and state["path"] == notebook and state["kernel"] == "idle")
+
+    _wait(ready, 300, f"{notebook} to open and its kernel to start")
+    state = _run_all(driver)
+    assert state["path"] == notebook, f"ran {state['path']} instead of {notebook}"
+    failed = [f"{_describe(c)}: {'; '.join(c['errors'])}" for c in state["cells"] if c["errors"]]
+    assert state["run"]["ok"] and not failed, (
+        f"the notebook did not run through: {state['run'].get('error', '')} {' | '.join(failed)}"[:2000])
+    missing = [_describe(c) for c in state["cells"] if c["count"] is None]
+    assert not missing, f"cells that were not run: {', '.join(missing)}"
+    errors = _error_outputs(driver)
+    assert not errors, f"a cell shows an error: {errors[0].text[:500]}"
+
+
 def test_notebook_runs_and_slider_redraws(lab, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    url, token = lab
     assert (ROOT / NOTEBOOK).exists(), f"{NOTEBOOK} is missing"
-    browser.get(f"{url}/lab/tree/{NOTEBOOK}?token={token}")
     try:
-        _wait(lambda: (browser.execute_script(_STATE) or {}).get("kernel") == "idle", 300,
-              "the notebook's kernel to start")
-        state = _run_all(browser)
-        failed = [f"{_describe(c)}: {'; '.join(c['errors'])}" for c in state["cells"] if c["errors"]]
-        assert state["run"]["ok"] and not failed, (
-            f"the notebook did not run through: {state['run'].get('error', '')} {' | '.join(failed)}"[:2000])
-        missing = [_describe(c) for c in state["cells"] if c["count"] is None]
-        assert not missing, f"cells that were not run: {', '.join(missing)}"
-        errors = _error_outputs(browser)
-        assert not errors, f"a cell shows an error: {errors[0].text[:500]}"
+        _open_and_run_all(browser, lab, NOTEBOOK)
 
         # The widgets' views are drawn by the browser after the kernel has replied: wait for them.
         sliders = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-slider .noUi-handle"),
@@ -236,4 +253,76 @@ def test_notebook_runs_and_slider_redraws(lab, browser):
         browser.save_screenshot(str(ARTIFACTS / "notebook03_slider.png"))
     except BaseException:
         browser.save_screenshot(str(ARTIFACTS / "notebook03_failure.png"))
+        raise
+
+
+def _served_path(lab, notebook: str) -> str:
+    """The path JupyterLab serves ``notebook`` at: a repository path as it is (the ``lab`` fixture
+    copied notebooks/), an absolute path (a draft outside the repository) uploaded into notebooks/
+    through JupyterLab's contents API."""
+    path = Path(notebook)
+    if not path.is_absolute():
+        assert (ROOT / path).exists(), f"{notebook} is missing"
+        return path.as_posix()
+    url, token = lab
+    served = f"notebooks/{path.name}"
+    body = json.dumps({"type": "notebook", "format": "json", "content": json.loads(path.read_text())}).encode()
+    request = urllib.request.Request(f"{url}/api/contents/{urllib.parse.quote(served)}", data=body, method="PUT",
+                                     headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=60).close()
+    return served
+
+
+TEACH_NAME, TEACH_EXAMPLES = "water the plants", ["remind me to water the plants", "the plants need watering"]
+TEACH_TEST = "please water my tomato plants"
+
+
+def test_teach_widget_teaches_the_assistant(lab, browser):
+    """Notebook 07: all cells run, then the "teach it" widget (widgets.teach_intent, found by its CSS
+    classes) predicts a test sentence, is taught a new intent, and the sentence's prediction becomes it."""
+    from selenium.webdriver.common.by import By
+
+    notebook = _served_path(lab, NOTEBOOK07)
+
+    def one(cls: str, inner: str = ""):
+        found = browser.find_elements(By.CSS_SELECTOR, f".jp-OutputArea .{cls} {inner}".strip())
+        return found[0] if found else None
+
+    def predictions() -> list[str]:
+        cells = browser.find_elements(By.CSS_SELECTOR, ".teach-intent-output .teach-intent-prediction code")
+        return [e.text.strip() for e in cells]
+
+    def output() -> str:
+        out = one("teach-intent-output")
+        return out.text if out else "(no output widget)"
+
+    def wait_for(predicate, what: str):
+        try:
+            return _wait(predicate, 300, what)      # the kernel embeds the sentences: as slow as the machine
+        except AssertionError as err:
+            raise AssertionError(f"{err}; the widget's output: {output()!r}") from None
+
+    try:
+        _open_and_run_all(browser, lab, notebook)
+        # The widget's view is drawn by the browser after the kernel has replied: wait for it.
+        name = _wait(lambda: one("teach-intent-name", "input"), 120,
+                     "the teach widget (teach_intent's view: is it the last expression of its cell?)")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", name)
+        name.send_keys(TEACH_NAME)
+        one("teach-intent-examples", "textarea").send_keys("\n".join(TEACH_EXAMPLES))
+        one("teach-intent-tests", "textarea").send_keys(TEACH_TEST)
+        one("teach-intent-predict").click()
+        before = wait_for(predictions, f"the prediction of {TEACH_TEST!r} after 'predict'")
+        assert before[0] != TEACH_NAME, f"{TEACH_NAME!r} was predicted before it was taught: {output()!r}"
+        assert not browser.find_elements(By.CSS_SELECTOR, ".teach-intent-error"), output()
+        one("teach-intent-teach").click()
+        wait_for(lambda: predictions()[:1] == [TEACH_NAME], f"{TEACH_NAME!r} to be predicted after 'teach'")
+        assert "before" in output() and "ms" in output(), output()
+        assert not browser.find_elements(By.CSS_SELECTOR, ".teach-intent-error"), output()
+        errors = _error_outputs(browser)
+        assert not errors, f"teaching raised: {errors[0].text[:500]}"
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", one("teach-intent-output"))
+        browser.save_screenshot(str(ARTIFACTS / "notebook07_teach.png"))
+    except BaseException:
+        browser.save_screenshot(str(ARTIFACTS / "notebook07_failure.png"))
         raise
