@@ -28,7 +28,7 @@ __all__ = [
     "show_close", "check_inner_step", "check_hvp", "check_one_step_meta_gradient", "check_first_order_gradient",
     "check_reptile_update", "check_k_step_meta_gradient", "check_adapt", "check_sample_episode",
     "check_filter_normalize", "check_prototypical_loss", "check_lora_step", "check_masked_mean_pool",
-    "check_leave_one_out_labels",
+    "check_leave_one_out_labels", "check_online_step",
 ]
 
 DOUBLE = torch.float64
@@ -468,3 +468,32 @@ def check_leave_one_out_labels(leave_one_out_labels: Callable[..., Tensor], seed
         fb.tensor(got, expected, inputs, "return a (P,) tensor of labels, -1 where a row is held out")
     fb.passed("No row of the held-out language and no translation of a meta-test sentence is left to train on.")
 
+
+
+def check_online_step(online_step: Callable[..., tuple[Tensor, Tensor]], seed: int = 0) -> None:
+    """Exercise 13 (notebook 07): one SGD step of the head ``scale * (z W^T + b)`` on the mean
+    cross-entropy, ``online_step(z, y, W, b, lr, scale) -> (W, b)``, against autograd in float64."""
+    fb = _Feedback("check_online_step")
+    g = torch.Generator().manual_seed(seed)
+    for batch in ((), (3,)):
+        M, C, D, lr, scale = 5, 4, 7, 0.3, 2.5
+        z, W = torch.randn(*batch, M, D, generator=g, dtype=DOUBLE), torch.randn(*batch, C, D, generator=g, dtype=DOUBLE)
+        b, y = torch.randn(*batch, C, generator=g, dtype=DOUBLE), torch.randint(0, C, (*batch, M), generator=g)
+        Wr, br = W.clone().requires_grad_(), b.clone().requires_grad_()
+        loss = torch.nn.functional.cross_entropy((scale * (z @ Wr.transpose(-1, -2) + br.unsqueeze(-2))).flatten(0, -2),
+                                                 y.flatten(), reduction="sum") / M
+        gW, gb = torch.autograd.grad(loss, (Wr, br))
+        got = fb.call(online_step, z.clone(), y.clone(), W.clone(), b.clone(), lr, scale)
+        inputs = f"z {tuple(z.shape)}, y {tuple(y.shape)}, W {tuple(W.shape)}, b {tuple(b.shape)}, lr {lr}, scale {scale}"
+        if not (isinstance(got, tuple) and len(got) == 2):
+            fb.fail("return the new (W, b), a pair", inputs, "(W, b)", got, "return W_new, b_new")
+        step = (W - got[0].detach()) if isinstance(got[0], Tensor) and got[0].shape == W.shape else None
+        hints = [(-lr * gW, "your step goes up the gradient: subtract lr times the gradient"),
+                 (lr * gW * M, "sum over the M examples gave M times the step: the loss is their mean"),
+                 (lr * gW / scale, "the gradient has a factor scale (the logits are scale * (Wz + b))"),
+                 (lr * gW * scale, "the factor scale appears once in the gradient, not twice")]
+        hint = next((h for wrong, h in hints if step is not None and torch.allclose(step, wrong)),
+                    "W moves by -lr * scale/M * sum_m (p_m - onehot(y_m)) z_m^T")
+        fb.tensor(got[0], gradient_step(W, gW, lr), inputs, hint, "wrong W")
+        fb.tensor(got[1], gradient_step(b, gb, lr), inputs, "b moves by -lr * scale/M * sum_m (p_m - onehot(y_m))", "wrong b")
+    fb.passed("Your closed-form step equals autograd's SGD step, batched and not.")

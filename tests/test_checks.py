@@ -247,3 +247,17 @@ def test_show_close_prints_no_rounding_digits(capsys):
     for bad in (2e-6, float("nan")):
         with pytest.raises(AssertionError, match="not below the tolerance"):
             show_close("b", bad, 1e-6)
+
+
+# --- the online step of a softmax head (notebook 07) -----------------------------------
+def test_online_step():
+    from metanlp_lite.continual import head_step
+
+    checks.check_online_step(head_step)
+    fails(checks.check_online_step, lambda z, y, W, b, lr, s: head_step(z, y, W, b, -lr, s), "up the gradient")
+    fails(checks.check_online_step, lambda z, y, W, b, lr, s: head_step(z, y, W, b, lr * z.shape[-2], s), "mean")
+    fails(checks.check_online_step, lambda z, y, W, b, lr, s: head_step(z, y, W, b, lr / s, s), "factor scale")
+    fails(checks.check_online_step, lambda z, y, W, b, lr, s: head_step(z, y, W, b, lr * s, s), "not twice")
+    fails(checks.check_online_step, lambda z, y, W, b, lr, s: (head_step(z, y, W, b, lr, s)[0], b), "wrong b")
+    fails(checks.check_online_step, lambda *a: head_step(*a)[0], "a pair")
+    fails(checks.check_online_step, not_implemented, "not implemented yet")
