@@ -7,8 +7,9 @@ classifier over all of them. Everything runs on frozen sentence embeddings (D = 
 - :class:`Stream` and :func:`make_stream`: the arrival order of the intents, the examples each one
   arrives with, and each one's test utterances (seeded; the same stream for every learner, so
   learners are compared on *paired* streams);
-- the learners, all with the same three methods, ``learn(z, label)`` (absorb one example),
-  ``scores(z)`` (one column per intent seen, in order of arrival) and ``state_bytes()``:
+- the learners, all with the methods of :class:`Learner`: ``learn(z, label)`` (absorb one
+  example), ``scores(z)`` (one column per intent seen, in order of arrival; ``represent`` then
+  ``classify``, so that a stream represents its test utterances once) and ``state_bytes()``:
 
   * :class:`RunningPrototypes`: nearest class mean with running means (nothing is trained);
   * :class:`OnlineHead`: a linear softmax head that grows a row per new intent and takes SGD steps
@@ -154,7 +155,7 @@ def head_step(z: Tensor, y: Tensor, W: Tensor, b: Tensor, lr: Tensor | float, sc
     z: (..., M, D) examples, y: (..., M) their columns, W: (..., C, D), b: (..., C). The gradient
     of the mean cross-entropy is ``scale * (softmax - onehot)`` times ``[z, 1]`` (checked against
     autograd in the tests), so this step is differentiable with respect to z, W, b and lr
-    (:func:`meta_train_oml` backpropagates through a whole stream of them). Returns (W, b).
+    (:func:`~metanlp_lite.oml.meta_train_oml` backpropagates through a whole stream of them). Returns (W, b).
     """
     logits = scale * (z @ W.transpose(-1, -2) + b.unsqueeze(-2))
     err = scale * (logits.softmax(-1) - F.one_hot(y, W.shape[-2]).to(z.dtype)) / z.shape[-2]   # (..., M, C)

@@ -12,10 +12,9 @@ representation and the step size: the representation is trained to make online S
 - :class:`OML`: the online learner at meta-test time (frozen representation, online head), run
   by :func:`~metanlp_lite.continual.run_stream` like any other learner.
 
-Here each new intent's row starts at its first example (Proto-MAML's initialisation) rather than
-at zero as in the paper: with zero rows, online SGD on MiniLM's embeddings forgets nearly every
-old intent (notebook 07 measures it), and the short meta-training a notebook can afford does not
-undo that.
+Each new intent's row starts at its first example's representation (Proto-MAML's
+initialisation) by default, with ``init="zero"`` at zero; the paper also meta-learns the head's
+initial weights and replays a "remember" set in the meta-loss, which this variant does not.
 """
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ __all__ = ["RepresentationNet", "OML", "OMLLog", "oml_meta_loss", "meta_train_om
 
 class RepresentationNet(nn.Module):
     """OML's representation-learning network on frozen embeddings: a residual adapter
-    ``h = normalize(x + W2 relu(W1 x + b1) + b2)``, starting as the identity (W2 = 0).
+    ``h = normalize(x + U2 relu(U1 x + u1) + u2)``, starting as the identity (U2 = 0, u2 = 0).
     x: (..., D) -> h: (..., D), |h| = 1. Also holds the inner step size (log_lr) it was meta-learned with."""
 
     def __init__(self, dim: int = 384, hidden: int = 256, lr: float = 1.0, seed: int = 0) -> None:
@@ -70,8 +69,6 @@ class OML(OnlineHead):
 
     def state_bytes(self) -> int:
         return super().state_bytes() + tensor_bytes(*self.rln.parameters())
-
-
 
 
 class OMLLog(NamedTuple):
