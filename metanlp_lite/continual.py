@@ -102,7 +102,8 @@ class Learner(Protocol):
 
 
 class _Columns:
-    """The intents seen so far, in order of arrival: class id -> column."""
+    """What the learners share: the intents seen so far, in order of arrival (class id -> column),
+    and ``scores``."""
 
     def __init__(self) -> None:
         self.column: dict[int, int] = {}
@@ -113,6 +114,10 @@ class _Columns:
             return self.column[label], False
         self.column[label] = len(self.column)
         return self.column[label], True
+
+    def scores(self, z: Tensor) -> Tensor:
+        """(M, D) -> (M, C_seen): ``classify(represent(z))``, as the learner defines them."""
+        return self.classify(self.represent(z))
 
 
 class RunningPrototypes(_Columns):
@@ -142,8 +147,6 @@ class RunningPrototypes(_Columns):
     def classify(self, h: Tensor) -> Tensor:
         return h @ F.normalize(self.sums, dim=-1).T
 
-    def scores(self, z: Tensor) -> Tensor:
-        return self.classify(self.represent(z))
 
     def state_bytes(self) -> int:
         return tensor_bytes(self.sums, self.counts)
@@ -209,8 +212,6 @@ class OnlineHead(_Columns):
     def classify(self, h: Tensor) -> Tensor:
         return h @ self.W.T + self.b
 
-    def scores(self, z: Tensor) -> Tensor:
-        return self.classify(self.represent(z))
 
     def state_bytes(self) -> int:
         return tensor_bytes(self.W, self.b, self.memory_z, self.memory_y)
