@@ -8,7 +8,6 @@ Screenshots are kept in ``artifacts/`` as test artifacts.
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -16,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -26,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 LOG = ARTIFACTS / "jupyterlab.log"       # JupyterLab's own log, and its kernel's stderr
 NOTEBOOK = os.environ.get("METANLP_BROWSER_NOTEBOOK", "notebooks/03_loss_landscapes.ipynb")
-# Notebook 07; an absolute path outside the repository (a draft) is uploaded into the served notebooks/
-NOTEBOOK07 = os.environ.get("METANLP_BROWSER_NOTEBOOK07", "notebooks/07_continual_assistant.ipynb")
+NOTEBOOK07 = "notebooks/07_continual_assistant.ipynb"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 pytestmark = pytest.mark.browser
@@ -256,23 +253,6 @@ def test_notebook_runs_and_slider_redraws(lab, browser):
         raise
 
 
-def _served_path(lab, notebook: str) -> str:
-    """The path JupyterLab serves ``notebook`` at: a repository path as it is (the ``lab`` fixture
-    copied notebooks/), an absolute path (a draft outside the repository) uploaded into notebooks/
-    through JupyterLab's contents API."""
-    path = Path(notebook)
-    if not path.is_absolute():
-        assert (ROOT / path).exists(), f"{notebook} is missing"
-        return path.as_posix()
-    url, token = lab
-    served = f"notebooks/{path.name}"
-    body = json.dumps({"type": "notebook", "format": "json", "content": json.loads(path.read_text())}).encode()
-    request = urllib.request.Request(f"{url}/api/contents/{urllib.parse.quote(served)}", data=body, method="PUT",
-                                     headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=60).close()
-    return served
-
-
 TEACH_NAME, TEACH_EXAMPLES = "water the plants", ["remind me to water the plants", "the plants need watering"]
 TEACH_TEST = "please water my tomato plants"
 
@@ -282,7 +262,8 @@ def test_teach_widget_teaches_the_assistant(lab, browser):
     classes) predicts a test sentence, is taught a new intent, and the sentence's prediction becomes it."""
     from selenium.webdriver.common.by import By
 
-    notebook = _served_path(lab, NOTEBOOK07)
+    notebook = NOTEBOOK07
+    assert (ROOT / notebook).exists(), f"{notebook} is missing"
 
     def one(cls: str, inner: str = ""):
         found = browser.find_elements(By.CSS_SELECTOR, f".jp-OutputArea .{cls} {inner}".strip())
