@@ -6,8 +6,9 @@ splits and the sentence encoder, and fills the embedding cache (and the token st
 05); then notebook 06's xSID corpus: 19 languages, 14,800 utterances (:func:`metanlp_lite.crosslingual.load_corpus`,
 about 1.5 minutes of encoding on 2 cores; ``--no-xsid`` skips it). Every notebook afterwards
 runs without network and without encoding. Binder's ``postBuild`` runs it; so can an instructor
-before a lab. The embeddings are saved as they are computed, so an interrupted prefetch (Ctrl-C,
-a memory limit) resumes where it stopped when run again, with the same vectors to the last bit.
+before a lab. The embeddings are computed in float64 and rounded to float32, so they are the same
+bits on every CPU; they are saved as they are computed, so an interrupted prefetch (Ctrl-C, a
+memory limit) resumes where it stopped when run again. A second prefetch finds everything cached.
 
 ``python -m metanlp_lite languages --target gsw --inputs both`` runs notebook 06's experiment for
 one held-out language: how the English tokenizer cuts it and how much of its spelling the other
@@ -30,38 +31,41 @@ def prefetch(datasets: list[str], embeddings: bool, states: bool = True, xsid: b
     """Fetch ``datasets`` and their class splits; with ``embeddings``, fill the embedding cache, and
     with ``states`` too the token-state cache of notebook 05 (the encoder's first five layers);
     with ``xsid``, notebook 06's corpus of xSID's 19 languages (embedded too, with ``embeddings``)."""
+    from .cost import release_memory
     from .data import DATASETS, PUBLISHED_SPLITS, class_splits, load_intents, pretty_label
     from .fewshot.features import BLOCK_LAYERS
-    from .text import embed, load_encoder
+    from .text import embed, in_float64, load_encoder
     from .transformer import token_states
 
     encoder = load_encoder() if embeddings else None
-    for name in datasets:
-        ds = load_intents(name)
-        print(f"{name}: {len(ds)} utterances, {ds.features['label'].num_classes} intents", file=sys.stderr)
-        if DATASETS[ds.info.dataset_name].split_folder is not None:  # it has published class splits
-            for split in PUBLISHED_SPLITS:
-                class_splits(ds, split)
-        if embeddings:
-            embed(list(ds["text"]), encoder)
-            # the label names too ("book flight"), on their own as make_pools embeds them: otherwise
-            # the first notebook that uses names loads the encoder (about 0.3 GB more memory)
-            embed([pretty_label(n) for n in ds.features["label"].names], encoder, show_progress=False)
-        if embeddings and states:
-            # notebook 05's token states: the first five layers' output, on which the last is trained
-            token_states(list(ds["text"]), encoder, BLOCK_LAYERS, show_progress=True)
-            token_states([pretty_label(n) for n in ds.features["label"].names], encoder, BLOCK_LAYERS)
-    if xsid:
-        from .crosslingual import LANGUAGES, load_corpus
-        from .data import load_intents
+    with in_float64(encoder):   # once for the whole prefetch: the weights are converted once, not per call
+        for name in datasets:
+            ds = load_intents(name)
+            print(f"{name}: {len(ds)} utterances, {ds.features['label'].num_classes} intents", file=sys.stderr)
+            if DATASETS[ds.info.dataset_name].split_folder is not None:  # it has published class splits
+                for split in PUBLISHED_SPLITS:
+                    class_splits(ds, split)
+            names = [pretty_label(n) for n in ds.features["label"].names]
+            if embeddings and states:
+                # notebook 05's token states (the first five layers' output, on which the last is trained)
+                # and, from the same pass through the encoder, the sentence embeddings
+                token_states(list(ds["text"]), encoder, BLOCK_LAYERS, show_progress=True, embeddings=True)
+                token_states(names, encoder, BLOCK_LAYERS, embeddings=True)
+            if embeddings:   # whatever the pass above did not embed (all of it with --no-token-states)
+                embed(list(ds["text"]), encoder)
+                # the label names too ("book flight"), on their own as make_pools embeds them: otherwise
+                # the first notebook that uses names loads the encoder (about 0.3 GB more memory)
+                embed(names, encoder, show_progress=False)
+            release_memory()
+        if xsid:
+            from .crosslingual import LANGUAGES, load_corpus
 
-        print("xSID: 19 languages for notebook 06", file=sys.stderr)
-        if embeddings:
-            load_corpus()    # reads every language and embeds its 14,800 texts once
-        else:
-            for code in LANGUAGES:
-                load_intents(f"xsid:{code}")
-
+            print("xSID: 19 languages for notebook 06", file=sys.stderr)
+            if embeddings:
+                load_corpus()    # reads every language and embeds its 14,800 texts once
+            else:
+                for code in LANGUAGES:
+                    load_intents(f"xsid:{code}")
 
 def languages(target: str, inputs: list[str], seed: int = 0, shots: tuple[int, ...] = (1, 5),
               episodes: int = 600) -> dict[str, dict[int, float]]:

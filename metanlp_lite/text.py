@@ -7,13 +7,14 @@ the hub's file. Embeddings are cached under $METANLP_CACHE_DIR (default
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from torch import Tensor
 
 from .progress import progress
 
-__all__ = ["MODEL_ID", "load_encoder", "load_tokenizer", "embed", "cache_dir", "EmbeddingCache"]
+__all__ = ["MODEL_ID", "load_encoder", "load_tokenizer", "embed", "cache_dir", "EmbeddingCache", "in_float64",
+           "EMBEDDING_TAG"]
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -31,6 +33,31 @@ EMBEDDING_DIM = 384
 # sha256 of model.safetensors in the hub repository sentence-transformers/all-MiniLM-L6-v2
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 CACHE_ENV = "METANLP_CACHE_DIR"
+# The cache's name for the vectors embed() stores: computed in float64, then rounded to float32
+# (an older cache of float32-computed vectors, "...-normalized", is not read).
+EMBEDDING_TAG = f"{MODEL_NAME}-{MODEL_SHA256[:8]}-normalized-f64"
+
+
+@contextlib.contextmanager
+def in_float64(encoder: Any) -> Iterator[Any]:
+    """The encoder's weights in float64 for the duration of the ``with`` block, then back.
+
+    Why: in float32 the encoder's output depends, in its last bits (up to about 3e-7), on the
+    CPU's kernels (AVX-512, AVX2 or plain code sum in different orders), and in a near tie that
+    decides which class a query goes to. Computed in float64 the kernels differ by about 1e-15,
+    and rounding to float32 removes that: the same vectors on every CPU. float32 -> float64 ->
+    float32 is exact, so the weights come back unchanged. Anything that is not a torch module
+    (a stand-in encoder in a test) passes through untouched.
+    """
+    if not isinstance(encoder, torch.nn.Module):
+        yield encoder
+        return
+    dtype = next(encoder.parameters()).dtype
+    encoder.to(torch.float64)
+    try:
+        yield encoder
+    finally:
+        encoder.to(dtype)
 
 
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
@@ -203,11 +230,11 @@ def embed(
     it stopped. The progress bar counts cached and newly encoded texts alike; with nothing to
     encode there is no bar.
 
-    Resuming changes no bit: the texts to encode are sorted by length and encoded in
-    batches of ``batch_size`` (one ``encode`` call each, so that call's own sorting and
-    padding see exactly this batch), and the saved chunks end on batch boundaries of that
-    sorted list. What an interrupted run leaves to do is then a tail of the list, which a
-    rerun with the same texts cuts into the same batches as one uninterrupted run would.
+    The encoder runs in float64 (:func:`in_float64`) and its vectors are rounded to float32:
+    the same bits on any CPU's kernels and whatever texts share a batch (padding changes the
+    shapes of the matrix products; in float64 that moves nothing float32 can show). Texts to
+    encode are sorted by length and encoded in batches of ``batch_size``, so that each batch
+    pads to similar lengths.
 
     encoder: a ``SentenceTransformer`` (default: :func:`load_encoder`). cache: the cache folder
     (default :func:`cache_dir`).
@@ -215,8 +242,7 @@ def embed(
     if isinstance(texts, str):
         raise TypeError("embed() takes a list of texts, not a single string: use embed([text])")
     texts = list(texts)
-    tag = f"{MODEL_NAME}-{MODEL_SHA256[:8]}-normalized"
-    store = EmbeddingCache(tag, cache)
+    store = EmbeddingCache(EMBEDDING_TAG, cache)
     table = store.load() if use_cache else {}
     counts = Counter(texts)  # a repeated text is encoded once but counted each time
     # sorted by length, so each batch pads to similar lengths (about twice as fast)
@@ -227,17 +253,18 @@ def embed(
     if todo:
         encoder = encoder if encoder is not None else load_encoder()
         chunk_size = batch_size * max(1, save_every // batch_size)   # whole batches only
-        for start in range(0, len(todo), chunk_size):
-            chunk, new = todo[start:start + chunk_size], []
-            for b in range(0, len(chunk), batch_size):
-                batch = chunk[b:b + batch_size]
-                new.append(encoder.encode(batch, batch_size=batch_size, normalize_embeddings=True,
-                                          convert_to_numpy=True, show_progress_bar=False))
-                bar.update(sum(counts[t] for t in batch))
-            vectors = np.concatenate(new)
-            if use_cache:
-                store.save(chunk, vectors)
-            table.update(zip(chunk, vectors))
+        with in_float64(encoder):
+            for start in range(0, len(todo), chunk_size):
+                chunk, new = todo[start:start + chunk_size], []
+                for b in range(0, len(chunk), batch_size):
+                    batch = chunk[b:b + batch_size]
+                    new.append(encoder.encode(batch, batch_size=batch_size, normalize_embeddings=True,
+                                              convert_to_numpy=True, show_progress_bar=False))
+                    bar.update(sum(counts[t] for t in batch))
+                vectors = np.concatenate(new).astype(np.float32)
+                if use_cache:
+                    store.save(chunk, vectors)
+                table.update(zip(chunk, vectors))
     bar.close()
     if not texts:
         return torch.empty(0, EMBEDDING_DIM)

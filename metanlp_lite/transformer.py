@@ -11,25 +11,18 @@ its 384-d embeddings learns. Here the last ``n_layers`` (1 or 2) layers learn, s
 
 What is here
 ------------
-- :func:`bottom_states`: the frozen bottom's token states ``hidden`` (B, L, 384) and the
-  attention ``mask`` (B, L), computed once, without gradients (they do not depend on the
-  parameters we adapt, so a notebook computes them once per data set and reuses them).
-- :func:`top_params`: the top's parameters as a dict of tensors, e.g.
-  ``"layer.5.attention.self.query.weight"`` (names as in ``bert.encoder.named_parameters()``),
-  copied from the pretrained model so that adapting them never changes the encoder.
-- :func:`top_forward`: the top as a pure function of that dict, ``(params, hidden, mask) ->
-  (B, 384)``, ready for ``torch.func.grad`` through an inner loop.
-- :func:`bert_layer`: one BERT layer written out line by line (self-attention, residual and
-  LayerNorm, feed-forward with GELU, residual and LayerNorm). Both the bottom and the top use
-  it, so the code a student reads is the code that runs; the tests check that bottom + top
-  reproduce ``encoder.encode`` to 1e-5 (1.6e-7 measured on CLINC150 and BANKING77).
-- :func:`token_states`: :func:`bottom_states` stored on disk without padding (float16), keyed by
-  the model (:func:`model_tag`), ``n_layers`` and the texts, and read back on the next call, as a
-  :class:`TokenStates` that indexes like a feature table (:func:`pack`: states and mask in one
-  tensor); :func:`cached_bottom_states` returns them padded. ``python -m metanlp_lite prefetch``
-  fills it for both datasets at ``n_layers=1``.
-- :func:`lora_params` and :func:`with_lora`: low-rank fast weights ``W + B A`` (Hu et al., 2022)
-  on chosen weight matrices of the top, B zero at first so that the block starts unchanged.
+- :func:`bottom_states`: the frozen bottom's token states ``hidden`` (B, L, 384) and the attention
+  ``mask`` (B, L), computed once per data set, without gradients (they do not depend on what we adapt).
+- :func:`top_params`: the top's parameters as a dict of tensors copied from the pretrained model,
+  named as in ``bert.encoder.named_parameters()`` (``"layer.5.attention.self.query.weight"``).
+- :func:`top_forward`: the top as a pure function of that dict, ``(params, hidden, mask) -> (B, 384)``.
+- :func:`bert_layer`: one BERT layer written out line by line (self-attention, residual and LayerNorm,
+  feed-forward with GELU, residual and LayerNorm), used by the bottom and the top alike; the tests
+  check that bottom + top reproduce ``encoder.encode`` to 1e-5 (1.6e-7 measured).
+- :func:`token_states`: :func:`bottom_states` stored on disk without padding (float16), keyed by the
+  model (:func:`model_tag`), ``n_layers`` and the texts, read back as a :class:`TokenStates` that
+  indexes like a feature table (:func:`pack`); :func:`cached_bottom_states` returns them padded.
+- :func:`lora_params`, :func:`with_lora`: low-rank fast weights ``W + B A`` (Hu et al., 2022), B zero at first.
 
 The attention mask: ``mask`` is 1 for a real token and 0 for padding. Inside attention a
 padding *key* gets ``torch.finfo(dtype).min`` added to its score before the softmax (Hugging
@@ -52,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .text import cache_dir
+from .text import EMBEDDING_TAG, EmbeddingCache, cache_dir, in_float64
 
 __all__ = ["bert_of", "check_n_layers", "bert_layer", "top_params", "top_forward", "bottom_states",
            "mean_pool", "model_tag", "pack", "unpack", "TokenStates", "token_states", "cached_bottom_states",
@@ -268,11 +261,8 @@ def _texts_hash(texts: Sequence[str]) -> str:
 # ---- token states without padding, indexed like a feature table ----
 
 def pack(hidden: Tensor, mask: Tensor) -> Tensor:
-    """Token states and their mask as one tensor: (..., L, D), (..., L) -> (..., L, D + 1).
-
-    Channel D holds the mask (1.0 for a real token, 0.0 for padding). One tensor travels where
-    a feature vector does (episodes, ``vmap`` over tasks, ``torch.cat`` of support and names).
-    """
+    """Token states and their mask as one tensor: (..., L, D), (..., L) -> (..., L, D + 1), channel D the
+    mask (1.0 real token, 0.0 padding): one tensor travels where a feature vector does (episodes, ``vmap``)."""
     return torch.cat([hidden, mask.to(hidden.dtype).unsqueeze(-1)], dim=-1)
 
 
@@ -285,11 +275,9 @@ class TokenStates:
     """The bottom's token states of P texts, stored without padding, indexed like a feature table.
 
     states: (total tokens, D) float16, the texts one after another; lengths: (P,) tokens per text.
-    ``ts[idx]`` with ``idx`` a long tensor of any shape (or an int, a list, a slice) returns the
-    :func:`pack` ed states ``(*idx.shape, L, D + 1)`` float32, padded to the longest chosen text
-    L, so that an episode of indices becomes an episode of token states exactly as with
-    sentence embeddings (:func:`metanlp_lite.fewshot.features.sample_batch`). Stored unpadded,
-    BANKING77's 13,083 utterances take 160 MB; padded to its longest (98 tokens) they would take 1 GB.
+    ``ts[idx]`` (``idx`` a long tensor of any shape, an int, a list or a slice) returns the :func:`pack` ed
+    states ``(*idx.shape, L, D + 1)`` float32, padded to the longest chosen text: an episode of indices
+    becomes one of token states, as with sentence embeddings. Unpadded, BANKING77 takes 160 MB, not 1 GB.
     """
 
     def __init__(self, states: Tensor, lengths: Tensor) -> None:
@@ -344,16 +332,18 @@ def token_states(
     cache: str | os.PathLike | None = None,
     batch_size: int = 64,
     show_progress: bool = False,
+    embeddings: bool = False,
 ) -> TokenStates:
     """:func:`bottom_states` of ``texts`` as a :class:`TokenStates`, stored on disk and read back.
 
-    The file is ``path`` if given, else ``<cache>/token-states/<model>-L<n_layers>-<key>.npz``
-    with ``cache`` defaulting to :func:`metanlp_lite.text.cache_dir` and ``key`` a hash of the
-    texts. It holds the states without padding as float16 (half the disk and memory; the top's
-    output moves by about 1e-3, not 1e-7), the lengths, the model tag, ``n_layers`` and the
-    texts' hash. Texts are run sorted by length, so batches carry little padding. The file is
-    written to a temporary file and renamed, so an interrupted run never leaves a half-written
-    file; a file that cannot be read is reported, removed and rebuilt.
+    The file (``path``, else ``<cache>/token-states/<model>-f64-L<n_layers>-<hash of the texts>.npz``)
+    holds the states without padding as float16 (half the memory; the top's output moves by about
+    1e-3), the lengths, the model tag, ``n_layers`` and the texts' hash, written to a temporary file
+    and renamed; an unreadable one is reported, removed and rebuilt. The states are computed in
+    float64 (:func:`metanlp_lite.text.in_float64`), texts sorted by length: the same on every CPU.
+    ``embeddings``: also run the top on them, in float64, and store the sentence embeddings in
+    :func:`metanlp_lite.text.embed`'s cache (``encoder.encode``'s, to the last bit): one pass through
+    the encoder instead of two, as ``python -m metanlp_lite prefetch`` does.
 
     Raises:
         ValueError: the file at ``path`` holds states of another model, another ``n_layers``
@@ -367,7 +357,7 @@ def token_states(
     check_n_layers(n_layers, encoder)
     tag, digest = model_tag(encoder), _texts_hash(texts)
     if path is None:
-        path = cache_dir(cache) / "token-states" / f"{tag}-L{n_layers}-{digest[:24]}.npz"
+        path = cache_dir(cache) / "token-states" / f"{tag}-f64-L{n_layers}-{digest[:24]}.npz"
     path = Path(path)
     if path.exists():
         try:
@@ -400,16 +390,26 @@ def token_states(
     offsets = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
     states = torch.empty(int(offsets[-1]), bert_of(encoder).config.hidden_size, dtype=torch.float16)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))     # similar lengths batch together
-    bar = progress(total=len(texts), desc=f"token states (first {bert_of(encoder).config.num_hidden_layers - n_layers} layers)", disable=not show_progress)
-    for s in range(0, len(texts), batch_size):
-        chosen = order[s:s + batch_size]
-        hidden, mask = bottom_states([texts[i] for i in chosen], encoder, n_layers, batch_size=batch_size)
-        for j, i in enumerate(chosen):
-            states[offsets[i]:offsets[i + 1]] = hidden[j, :int(lengths[i])].to(torch.float16).cpu()
-        if not torch.equal(mask.sum(1).cpu(), lengths[chosen]):
-            raise RuntimeError("the tokenizer gave other lengths in a batch than for all texts at once")
-        bar.update(len(chosen))
+    bottom = bert_of(encoder).config.num_hidden_layers - n_layers
+    what = f"token states (first {bottom} layers)" + (" and sentence embeddings" if embeddings else "")
+    bar = progress(total=len(texts), desc=what, disable=not show_progress)
+    vectors: dict[str, np.ndarray] = {}
+    with in_float64(encoder), torch.no_grad():
+        top = top_params(encoder, n_layers) if embeddings else None
+        for s in range(0, len(texts), batch_size):
+            chosen = order[s:s + batch_size]
+            hidden, mask = bottom_states([texts[i] for i in chosen], encoder, n_layers, batch_size=batch_size)
+            for j, i in enumerate(chosen):
+                states[offsets[i]:offsets[i + 1]] = hidden[j, :int(lengths[i])].to(torch.float16).cpu()
+            if not torch.equal(mask.sum(1).cpu(), lengths[chosen]):
+                raise RuntimeError("the tokenizer gave other lengths in a batch than for all texts at once")
+            if top is not None:
+                z = top_forward(top, hidden, mask, n_layers=n_layers, model=encoder).to(torch.float32).cpu().numpy()
+                vectors.update((texts[i], z[j]) for j, i in enumerate(chosen))
+            bar.update(len(chosen))
     bar.close()
+    if vectors:
+        EmbeddingCache(EMBEDDING_TAG, cache).save(list(vectors), np.stack(list(vectors.values())))
     result = TokenStates(states, lengths)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

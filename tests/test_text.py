@@ -8,10 +8,12 @@ from metanlp_lite import text
 from metanlp_lite.text import EmbeddingCache, embed
 
 
-class Counting:
-    """Wraps the real encoder and records how many texts it was asked to encode."""
+class Counting(torch.nn.Module):
+    """Wraps the real encoder and records how many texts it was asked to encode (a module holding
+    the encoder, so that embed() can switch its weights to float64 as it does the encoder's)."""
 
     def __init__(self, encoder):
+        super().__init__()
         self.encoder, self.seen = encoder, []
 
     def encode(self, texts, **kwargs):
@@ -28,6 +30,28 @@ def test_tampered_weights_are_refused(monkeypatch):
     monkeypatch.setattr(text, "MODEL_SHA256", "0" * 64)
     with pytest.raises(RuntimeError, match="are not the hub's all-MiniLM-L6-v2"):
         text.packaged_model_path()
+
+
+def test_embeddings_are_computed_in_float64_and_rounded(encoder, tmp_path):
+    """embed() gives encode()'s float64 vectors rounded to float32, not encode()'s float32 ones (those
+    depend on the CPU's kernels in their last bits), and hands the encoder back in float32, unchanged."""
+    texts = ["book a flight to Paris", "how do I bake bread", "my card was declined", "什么时候下雨"]
+    weights = {n: p.clone() for n, p in encoder.named_parameters()}
+    e = embed(texts, encoder, cache=tmp_path, show_progress=False)
+    assert all(p.dtype == torch.float32 and torch.equal(p, weights[n]) for n, p in encoder.named_parameters())
+    single = torch.from_numpy(encoder.encode(texts, normalize_embeddings=True, convert_to_numpy=True))
+    with text.in_float64(encoder):
+        double = torch.from_numpy(encoder.encode(texts, normalize_embeddings=True, convert_to_numpy=True))
+    assert double.dtype == torch.float64
+    assert torch.equal(e, double.float())
+    assert not torch.equal(e, single)          # float32 arithmetic differs in some last bits
+    assert (e - single).abs().max() < 1e-6
+
+
+def test_in_float64_passes_other_objects_through():
+    stand_in = object()
+    with text.in_float64(stand_in) as got:
+        assert got is stand_in
 
 
 def test_embeddings_are_normalised_and_meaningful(encoder, tmp_path):

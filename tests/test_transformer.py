@@ -152,9 +152,13 @@ def test_cache_round_trip_reads_the_file_back(encoder, tmp_path, monkeypatch):
     hidden, mask = tr.cached_bottom_states(CACHE_TEXTS, encoder, 1, cache=tmp_path)
     files = list((tmp_path / "token-states").glob("*.npz"))
     assert len(files) == 1 and "-L1-" in files[0].name and not list(tmp_path.rglob("*.tmp"))
-    fresh, fresh_mask = tr.bottom_states(CACHE_TEXTS, encoder, 1)
+    from metanlp_lite.text import in_float64
+
+    with in_float64(encoder):              # the cache's states are computed in float64, then rounded
+        fresh, fresh_mask = tr.bottom_states(CACHE_TEXTS, encoder, 1)
     # the same states on real tokens (float16), zero at padding
     assert torch.equal(hidden, fresh.half().float() * mask[..., None]) and torch.equal(mask, fresh_mask)
+    fresh = fresh.float()
 
     def no_compute(*args, **kwargs):
         raise AssertionError("the second call should read the cache, not compute")
@@ -173,6 +177,21 @@ def test_cache_round_trip_reads_the_file_back(encoder, tmp_path, monkeypatch):
     tr.cached_bottom_states(CACHE_TEXTS[:2], encoder, 1, cache=tmp_path)
     tr.cached_bottom_states(CACHE_TEXTS, encoder, 2, cache=tmp_path)
     assert len(list((tmp_path / "token-states").glob("*.npz"))) == 3
+
+
+def test_one_pass_fills_the_token_states_and_the_embedding_cache(encoder, tmp_path):
+    """token_states(embeddings=True), as the prefetch runs it: the sentence embeddings from the same
+    float64 pass are, bit for bit, what embed() computes on its own."""
+    from metanlp_lite.text import embed
+
+    texts = ["book a flight to Paris", "my card was declined", "hi", "what time is it in Tokyo", "hi"]
+    states = tr.token_states(texts, encoder, 1, cache=tmp_path / "one", embeddings=True)
+    assert len(states) == len(texts)
+    saved = list((tmp_path / "one" / "embeddings").rglob("*.npz"))
+    assert len(saved) == 1
+    cached = embed(texts, encoder, cache=tmp_path / "one", show_progress=False)     # read, not encoded
+    assert torch.equal(cached, embed(texts, encoder, cache=tmp_path / "two", show_progress=False))
+    assert next(encoder.parameters()).dtype == torch.float32
 
 
 def test_cache_corrupt_file_is_removed_and_rebuilt(encoder, tmp_path):
