@@ -29,7 +29,7 @@ from .maml import MAML, Reptile, adaptation_curve, meta_train
 from .reproducible import init_linear_
 
 __all__ = ["sinusoid_mlp", "SINUSOID_METHODS", "train_sinusoid", "sinusoid_test_tasks", "evaluate_sinusoid",
-           "load_sinusoid_results", "load_sinusoid_runs"]
+           "load_sinusoid_results", "load_sinusoid_runs", "RUNS_FILE", "SHORT_RUNS_FILE"]
 
 
 def sinusoid_mlp(hidden: int = 40, dtype: torch.dtype = torch.float32, seed: int | None = None) -> nn.Sequential:
@@ -112,19 +112,24 @@ def evaluate_sinusoid(model: nn.Module, method: str, tasks: TaskBatch | None = N
     return {"common": common, "own_curve": own_curve, "own": own_curve[own["inner_steps"]]}
 
 
-RUNS_FILE = "sinusoid_70k.pt"
+RUNS_FILE = "sinusoid_70k.pt"          # benchmarks/sinusoid_reproduction.py: 70,000 meta-steps, 3 seeds
+SHORT_RUNS_FILE = "sinusoid_3k.pt"     # benchmarks/sinusoid_short.py: notebook 02's 3,000-step runs, seed 0
 
 
-def load_sinusoid_results(path: str | Path | None = None) -> dict[str, Any]:
-    """What ``benchmarks/sinusoid_reproduction.py`` stored: ``{"steps", "meta_batch", "k", "runs"}``,
-    ``runs["maml/0"] = {"state": float32 state dict, "loss_per_1000": [...], "seconds": float}``.
+def load_sinusoid_results(path: str | Path | None = None, *, file: str = RUNS_FILE) -> dict[str, Any]:
+    """What a sinusoid benchmark stored: ``{"steps", "meta_batch", "k", "runs"}``, ``runs["maml/0"] =
+    {"state": float32 state dict, "seconds": float, ...}`` with the meta-loss averaged over every
+    1,000 meta-steps (``"loss_per_1000"``, :data:`RUNS_FILE`) or at every step (``"losses"``,
+    :data:`SHORT_RUNS_FILE`, which also holds ``"checkpoints"``: ``{"maml/0/1000": state dict}``).
 
-    ``path``: default the file shipped in ``metanlp_lite/results``.
+    ``path``: default the file ``file`` shipped in ``metanlp_lite/results``.
     """
-    path = Path(str(files("metanlp_lite") / "results" / RUNS_FILE)) if path is None else Path(path)
+    script = {RUNS_FILE: "sinusoid_reproduction.py` to train the networks (about an hour on 2 cores)",
+              SHORT_RUNS_FILE: "sinusoid_short.py` to train the networks (about 2 minutes)"}.get(file, "")
+    path = Path(str(files("metanlp_lite") / "results" / file)) if path is None else Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `python benchmarks/sinusoid_reproduction.py` "
-                                f"to train the networks (about an hour on 2 cores), or reinstall metanlp-lite")
+        raise FileNotFoundError(f"{path} does not exist: run `python benchmarks/{script}, "
+                                f"or reinstall metanlp-lite")
     return torch.load(path, weights_only=True)
 
 

@@ -68,6 +68,20 @@ def test_missing_runs_file_says_how_to_make_it(tmp_path):
         load_sinusoid_runs(tmp_path / "nothing.pt")
 
 
+def test_shipped_short_runs_are_notebook_02s_call():
+    """sinusoid_3k.pt: the four 3,000-step runs notebook 02 reads, made by train_sinusoid itself (a
+    rerun of its first meta-steps gives the same losses), and MAML's network after 1,000 steps."""
+    from metanlp_lite.sinusoid import SHORT_RUNS_FILE
+
+    short = load_sinusoid_results(file=SHORT_RUNS_FILE)
+    assert short["steps"] == 3_000 and sorted(short["runs"]) == sorted(f"{m}/0" for m in SINUSOID_METHODS)
+    assert all(len(run["losses"]) == 3_000 for run in short["runs"].values())
+    assert set(short["checkpoints"]) == {"maml/0/1000"}
+    for method in ("maml", "reptile"):
+        _, losses = train_sinusoid(method, 20, seed=0, dtype=torch.float64, show_progress=False)
+        assert losses == short["runs"][f"{method}/0"]["losses"][:20], method
+
+
 def test_shipped_runs_are_the_papers_scale():
     stored = load_sinusoid_results()                                   # the file shipped as package data
     assert stored["steps"] == 70_000
