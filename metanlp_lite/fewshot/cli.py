@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +28,7 @@ __all__ = ["SPLITS", "run", "command", "main"]
 
 def run(data: str, method: str, encoder: str = "minilm", *, split: str | None = None,
         test_data: str | None = None, test_split: str | None = None, n_way: int = 5, k_shot: int = 1,
-        n_query: int = 15, episodes: int = 600, label_names: bool = False, seed: int = 0,
+        n_query: int | None = None, episodes: int = 600, label_names: bool = False, seed: int = 0,
         budget: str = "full", steps: int | None = None, show_progress: bool = True,
         **overrides: Any) -> dict[str, Any]:
     """Meta-train (if the method needs it) and evaluate; returns the result as a dict.
@@ -39,6 +40,14 @@ def run(data: str, method: str, encoder: str = "minilm", *, split: str | None = 
     protocol, each of the five published class splits 01-05 in turn; the result's mean and ci95
     are then over the five splits' means (Student's t, 4 degrees of freedom), and ``per_split``
     holds each split's result. overrides: hyper-parameters (e.g. ``rank=8`` for ``lora``).
+
+    Episodes: every one is ``n_way``-way, on meta-training and meta-val as on meta-test.
+    n_query: the queries per class of every episode, meta-training's and meta-val's too; None
+    (the default): 15 on meta-test and meta-val and the method's own on meta-training (15, or 5
+    on ``minilm-block``), notebook 04's settings. k_shot: the meta-test's shots; meta-training
+    and meta-val draw the method's own (1- and 5-shot episodes unless ``train_shots``/``val_shots``
+    are overridden), so that one model serves every K, as in notebook 04. Episodes that a pool's
+    smallest class cannot fill (K+Q utterances) raise ValueError naming the pool and what fits.
     """
     from ..data import load_intents
 
@@ -52,19 +61,21 @@ def run(data: str, method: str, encoder: str = "minilm", *, split: str | None = 
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
     pools = make_pools(load_intents(data), encoder, split, seed=seed, show_progress=show_progress)
-    if len(pools["val"].classes) < n_way and method != "ncm":
-        raise ValueError(f"meta-val has {len(pools['val'].classes)} classes, fewer than n_way={n_way}: "
-                         "lower --n-way or use a split with more classes")
-    model, log = train_for(method, encoder, pools, n_way=n_way, budget=budget, seed=seed, steps=steps,
-                           show_progress=show_progress, **overrides)
+    n_val = len(pools["val"].classes)
+    if n_val < n_way and method != "ncm":
+        fix = f"lower n_way to {n_val} or use" if n_val >= 2 else "use"
+        raise ValueError(f"meta-val has {n_val} classes, fewer than n_way={n_way}: {fix} a split with more classes")
+    model, log = train_for(method, encoder, pools, n_way=n_way, n_query=n_query, budget=budget, seed=seed,
+                           steps=steps, show_progress=show_progress, **overrides)
     test = pools["test"] if test_data is None else make_pools(
         load_intents(test_data), encoder, test_split, seed=seed, show_progress=show_progress)["test"]
-    accs = evaluate_method(model, test, n_way=n_way, k_shot=k_shot, n_query=n_query, episodes=episodes,
+    test_query = 15 if n_query is None else n_query
+    accs = evaluate_method(model, test, n_way=n_way, k_shot=k_shot, n_query=test_query, episodes=episodes,
                            label_names=label_names, seed=seed, show_progress=show_progress)
     mean, ci = mean_ci95(accs)
     settings = {"data": str(data), "split": split, "test_data": test_data, "test_split": test_split,
                 "method": method, "encoder": encoder, "label_names": label_names, "n_way": n_way,
-                "k_shot": k_shot, "n_query": n_query, "episodes": episodes, "seed": seed, "budget": budget,
+                "k_shot": k_shot, "n_query": test_query, "episodes": episodes, "seed": seed, "budget": budget,
                 "train_steps": (log.steps[-1] if log.steps else 0) if model.needs_training else 0,
                 **{k: (list(v) if isinstance(v, tuple) else v) for k, v in overrides.items()}}
     return {"mean": round(mean, 2), "ci95": round(ci, 2), "settings": settings,
@@ -144,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-names", action="store_true", help="add each class's name to its support set")
     parser.add_argument("--n-way", type=_positive_int, default=5)
     parser.add_argument("--k-shot", type=_positive_int, default=1)
-    parser.add_argument("--n-query", type=_positive_int, default=15)
+    parser.add_argument("--n-query", type=_positive_int, default=None,
+                        help="queries per class of every episode: meta-training's, meta-val's and meta-test's "
+                             "(default: 15, but meta-training keeps the method's own: 5 with --encoder minilm-block)")
     parser.add_argument("--episodes", type=_positive_int, default=600, help="meta-test episodes (>= 2)")
     parser.add_argument("--seed", type=_nonnegative_int, default=0)
     parser.add_argument("--budget", choices=sorted(STEPS), default="full",
@@ -176,7 +189,17 @@ def main(argv: list[str] | None = None) -> int:
                      test_split=args.test_split, n_way=args.n_way, k_shot=args.k_shot, n_query=args.n_query,
                      episodes=args.episodes, label_names=args.label_names, seed=args.seed, budget=args.budget,
                      steps=args.steps, show_progress=not args.quiet, **overrides)
-    except (ValueError, FileNotFoundError) as err:
-        parser.error(str(err))
+    except (ValueError, FileNotFoundError) as err:     # the data or the settings: one line, no usage, no traceback
+        message = _as_flags(str(err)) if isinstance(err, ValueError) else str(err)
+        parser.exit(2, f"{parser.prog}: error: {' '.join(message.splitlines())}\n")
     print(json.dumps(result), flush=True)
     return 0
+
+
+_FLAGS = re.compile(r"\b(n_way|k_shot|n_query)\b")   # run's keywords that are flags of the command line
+
+
+def _as_flags(message: str) -> str:
+    """An error of :func:`run` as the command line says it: ``n_query`` becomes ``--n-query``
+    (and ``k_shot``, ``n_way``): run's keywords are the command line's flags."""
+    return _FLAGS.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)

@@ -103,15 +103,77 @@ class TrainLog(NamedTuple):
     monitor_acc: list[float]
 
 
-def _val_batches(val: Pool, n_way: int, shots: Sequence[int], n_episodes: int, seed: int) -> list[TaskBatch]:
+def _val_batches(val: Pool, n_way: int, shots: Sequence[int], n_episodes: int, seed: int,
+                 n_query: int = 15) -> list[TaskBatch]:
     """Fixed meta-val episodes, split evenly between the ``shots`` (at most 100 tasks a batch)."""
     batches = []
     for j, k in enumerate(shots):
-        sampler = val.sampler(n_way, k, 15, seed=seed + k)
+        sampler = val.sampler(n_way, k, n_query, seed=seed + k)
         n = n_episodes // len(shots) + (j < n_episodes % len(shots))
         batches += [sample_batch(val.features, sampler, min(100, n - i), lazy=is_lazy(val.features))[0]
                     for i in range(0, n, 100)]
     return batches
+
+
+def _shots_text(shots: Sequence[int]) -> str:
+    """(1, 5) -> "1- and 5"; (1,) -> "1" (as in "1- and 5-shot episodes")."""
+    ks = sorted(set(shots))
+    return str(ks[0]) if len(ks) == 1 else ", ".join(f"{k}-" for k in ks[:-1]) + f" and {ks[-1]}"
+
+
+def _episode_problem(pool: Pool, where: str, n_way: int, shots: Sequence[int], n_query: int, *,
+                     k_shot_sets_shots: bool) -> str | None:
+    """Why ``n_way``-way episodes of ``shots`` shots and ``n_query`` queries per class cannot be
+    drawn from ``pool`` (one line: the pool, its smallest class, what K+Q needs, and only the
+    remedies that work), or None if they can. The same conditions as
+    :class:`~metanlp_lite.episodes.EpisodeSampler`'s, checked first so the message can say more.
+
+    where: "meta-train", "meta-val" or "meta-test". k_shot_sets_shots: whether ``k_shot`` (run's
+    and the command line's) sets these shots (meta-test) or not (meta-training and meta-val draw
+    the method's own shots). Options are named as :func:`~metanlp_lite.fewshot.cli.run`'s
+    keywords (n_query, k_shot, n_way); the command line names them as its flags.
+    """
+    n_classes = len(pool.classes)
+    if n_way > n_classes:
+        fix = f"lower n_way to {n_classes} or use" if n_classes >= 2 else "use"
+        return (f"{where}: cannot sample {n_way}-way tasks: only {n_classes} classes are available; "
+                f"{fix} a split with more classes")
+    sizes = [(int((pool.labels == c).sum()), c) for c in pool.classes]
+    k = max(shots)
+    need = k + n_query
+    smallest, c = min(sizes)
+    if smallest >= need:
+        return None
+    why = f"{sum(n < need for n, _ in sizes)} of its {n_classes} classes are too small"
+    if not k_shot_sets_shots:
+        why += f"; {where} episodes are {_shots_text(shots)}-shot whatever k_shot"
+    head = (f"{where}: its smallest class, '{pool.class_names[c]}' (id {c}), has only {smallest} examples, "
+            f"but {k}-shot episodes with {n_query} queries per class need K+Q = {need} ({why})")
+    fixes = []
+    if smallest - k >= 1:                                 # fewer queries, the same shots
+        fixes.append(f"n_query to {smallest - k}")
+    if k_shot_sets_shots and smallest - n_query >= 1:    # fewer shots, the same queries
+        fixes.append(f"k_shot to {smallest - n_query}")
+    if fixes:
+        return f"{head}: lower {' or '.join(fixes)}"
+    if k_shot_sets_shots and smallest >= 2:               # both must come down
+        k_fit = min(k, smallest - 1)
+        return (f"{head}: lower k_shot and n_query to at most {smallest} together "
+                f"(e.g. k_shot {k_fit}, n_query {smallest - k_fit})")
+    if k_shot_sets_shots:                                 # one example: no episode at all
+        return (f"{head}: no k_shot and n_query fit, as an episode needs at least 2 examples per class "
+                f"(1 shot, 1 query); leave classes with 1 example out of the data")
+    low = k + 1
+    return (f"{head}: no n_query fits, as {k}-shot episodes need at least {low} examples per class; "
+            f"leave classes with fewer than {low} examples out of the data")
+
+
+def _check_episodes(pool: Pool, where: str, n_way: int, shots: Sequence[int], n_query: int, *,
+                    k_shot_sets_shots: bool) -> None:
+    """Raise ValueError with :func:`_episode_problem`'s message if these episodes cannot be drawn."""
+    problem = _episode_problem(pool, where, n_way, shots, n_query, k_shot_sets_shots=k_shot_sets_shots)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def _fixed_body(method: Method) -> nn.Module | None:
@@ -191,33 +253,43 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
                  n_query: int = 15, steps: int = 100, meta_batch: int = 16, lr: float = 1e-3,
                  weight_decay: float = 0.0, eval_every: int = 25, val_episodes: int = 100, seed: int = 0,
                  show_progress: bool = True, desc: str | None = None, monitor: Pool | None = None,
-                 val_shots: Sequence[int] | None = None, patience: int | None = None) -> TrainLog:
+                 val_shots: Sequence[int] | None = None, val_n_query: int = 15,
+                 patience: int | None = None) -> TrainLog:
     """Meta-train ``method`` on ``train``'s classes; keep the parameters best on ``val``'s.
 
     Each step draws ``meta_batch`` episodes of ``n_way`` classes (cycling through
-    ``train_shots`` shots, 15 queries per class), or for the transfer baseline ``meta_batch``
+    ``train_shots`` shots, ``n_query`` queries per class), or for the transfer baseline ``meta_batch``
     labelled utterances, and takes one AdamW step (weight decay on matrices only, so a
     residual projection is pulled towards the identity). Every ``eval_every`` steps, and at
     step 0, the method is scored on the same ``val_episodes`` meta-val episodes (split
-    evenly between the ``train_shots``, 15 queries per class);
+    evenly between the ``train_shots``, ``val_n_query`` queries per class);
     the best checkpoint (the earliest among ties) is loaded at the end. ``val_shots``: the
     meta-val episodes' shots (default ``train_shots``; ``(1,)`` scores checkpoints on the
     meta-test's 1-shot shape). ``patience``: stop early once that many checks in a row
     have not beaten the best (None: run all ``steps``). Methods without
     parameters are returned as they are. ``monitor``: a pool (e.g. meta-test) whose accuracy
-    on 100 1-shot episodes is recorded at every check, for plots only: it never chooses anything.
+    on 100 1-shot episodes (``val_n_query`` queries per class) is recorded at every check, for
+    plots only: it never chooses anything. Episodes that cannot be drawn (a class with fewer
+    than K+Q utterances) raise ValueError before any step, naming the pool and what would fit.
     """
     start = time.perf_counter()
     if not method.needs_training or steps == 0:
         return TrainLog([0], [], [], 0, float("nan"), time.perf_counter() - start, [])
-    val_set = _val_batches(val, n_way, train_shots if val_shots is None else tuple(val_shots), val_episodes, seed + 1)
+    val_shots = tuple(train_shots if val_shots is None else val_shots)
+    if method.episodic:
+        _check_episodes(train, "meta-train", n_way, train_shots, n_query, k_shot_sets_shots=False)
+    _check_episodes(val, "meta-val", n_way, val_shots, val_n_query, k_shot_sets_shots=False)
+    if monitor is not None:
+        _check_episodes(monitor, "meta-test (monitor)", n_way, (1,), val_n_query, k_shot_sets_shots=False)
+    val_set = _val_batches(val, n_way, val_shots, val_episodes, seed + 1, val_n_query)
 
-    mon_set = _val_batches(monitor, n_way, (1,), 100, seed + 2) if monitor is not None else []
+    mon_set = _val_batches(monitor, n_way, (1,), 100, seed + 2, val_n_query) if monitor is not None else []
 
     def val_acc(batches: list[TaskBatch] = val_set) -> float:
         return evaluate_batches(method, batches).mean().item()
 
-    samplers = [train.sampler(n_way, k, n_query, seed=seed + 100 + k) for k in train_shots]
+    # the transfer baseline draws labelled utterances, not episodes: no sampler (none draws at construction)
+    samplers = [train.sampler(n_way, k, n_query, seed=seed + 100 + k) for k in train_shots] if method.episodic else []
     gen = torch.Generator().manual_seed(seed + 7)
     opt = torch.optim.AdamW(method.optimizer_groups(lr, weight_decay), lr=lr)
     checked, accs, losses = [0], [val_acc()], []
@@ -238,8 +310,10 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
             round_parameters(method)
         losses.append(loss.item())
         del batch, loss
-        release_memory()    # ~10 ms: episodes of new shapes every step would otherwise fragment memory
         if step % eval_every == 0 or step == steps:
+            # freed memory handed back at each check, not each step: trimming every step made the
+            # process fault its pages back in at every step (9.9 M page faults against 2.0 M here)
+            release_memory()
             checked.append(step)
             accs.append(val_acc())
             if mon_set:
@@ -261,8 +335,10 @@ def episode_batches(pool: Pool, *, n_way: int = 5, k_shot: int = 1, n_query: int
     Returns TaskBatches of at most ``tasks_per_batch`` episodes each (``episodes`` in all):
     support (T, N*K [+ N with label names], D), query (T, N*Q, D). Scoring every method on the
     same list with :func:`evaluate_batches` gives the numbers of :func:`evaluate_method`,
-    without drawing the episodes again for each method.
+    without drawing the episodes again for each method. ``episodes=0`` only checks that such
+    episodes can be drawn (ValueError otherwise, naming what would fit).
     """
+    _check_episodes(pool, "meta-test", n_way, (k_shot,), n_query, k_shot_sets_shots=True)
     sampler = pool.sampler(n_way, k_shot, n_query, seed=seed)
     names = pool.names if label_names else None
     return [sample_batch(pool.features, sampler, min(tasks_per_batch, episodes - done), names,
@@ -284,11 +360,13 @@ def evaluate_method(method: Method, pool: Pool, *, n_way: int = 5, k_shot: int =
     """Per-episode accuracies (percent) of ``method`` on ``episodes`` seeded episodes of ``pool``.
 
     The episodes depend only on the pool, N, K, Q and the seed: every method sees the same ones.
+    Episodes that cannot be drawn raise ValueError, naming what would fit.
     """
     if is_lazy(pool.features):    # token states: episodes as indices, the layer run once per utterance if it can
         batches = episode_batches(pool, n_way=n_way, k_shot=k_shot, n_query=n_query, episodes=episodes,
                                   label_names=label_names, seed=seed)
         return evaluate_batches(method, batches)
+    _check_episodes(pool, "meta-test", n_way, (k_shot,), n_query, k_shot_sets_shots=True)
     sampler = pool.sampler(n_way, k_shot, n_query, seed=seed)
     return evaluate(method.predict, sampler, pool.features, episodes,
                     tasks_per_batch=100, desc=desc or f"{method.name} {n_way}-way {k_shot}-shot",
@@ -304,11 +382,16 @@ def train_mean(pool: Pool) -> Tensor:
     return pool.features[rows].mean(0)
 
 
-def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int = 5, budget: str = "full",
-              seed: int = 0, steps: int | None = None, show_progress: bool = True, monitor: Pool | None = None,
-              **overrides: Any) -> tuple[Method, TrainLog]:
+def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int = 5, n_query: int | None = None,
+              budget: str = "full", seed: int = 0, steps: int | None = None, show_progress: bool = True,
+              monitor: Pool | None = None, **overrides: Any) -> tuple[Method, TrainLog]:
     """Build ``method`` for ``encoder`` and meta-train it on ``pools["train"]``, selecting on
     ``pools["val"]``, with the ``budget``'s number of steps (or ``steps``).
+
+    Episodes are ``n_way``-way, of the method's shots (``train_shots``, 1 and 5 unless
+    overridden; ``val_shots`` on meta-val), whatever the meta-test's K. n_query: the queries per
+    class of the meta-training *and* meta-val episodes; None (the default): the method's own on
+    meta-training (15, or 5 on ``minilm-block``) and 15 on meta-val, as in notebook 04.
 
     The method comes back in float32: if trained in float64 (``dtype=torch.float64``), its
     parameters were rounded to float32 after every step (see
@@ -327,6 +410,8 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
                      centre=centre, **overrides)
     hp = hyperparams(method, encoder, **overrides)
     training = {k: hp[k] for k in TRAINING_HYPERPARAMS if k in hp}    # the others built the method
+    if n_query is not None:              # the user's queries, on meta-training and meta-val alike
+        training.update(n_query=n_query, val_n_query=n_query)
     log = train_method(m, train, pools["val"], n_way=n_way, steps=STEPS[budget] if steps is None else steps,
                        eval_every=EVAL_EVERY[budget], val_episodes=VAL_EPISODES[budget], patience=PATIENCE[budget],
                        seed=seed,
