@@ -1,12 +1,22 @@
 """Project-wide pytest hooks.
 
-Sentence embeddings depend, in their last bits, on which texts were encoded together in a
-batch (padding changes the shapes of the matrix products). The committed notebook outputs were
-made after ``python -m metanlp_lite prefetch`` filled an empty cache, embedding each dataset
-whole in a fixed order; so before running notebooks (or tests that run them) we do the same,
-and nbval then compares like with like. With a warm cache this takes a second or two.
+Before running notebooks (or tests that run them) we fill the embedding cache as the README's
+set-up command does (``python -m metanlp_lite prefetch``); with a warm cache this takes a second
+or two. The embeddings are computed in float64 and rounded to float32, so they are the same bits
+on every CPU (:func:`metanlp_lite.text.in_float64`).
+
+Then every notebook kernel that the tests start (nbval, nbgrader, the browser tests) runs on
+PyTorch's plain kernels, ``ATEN_CPU_CAPABILITY=default``, instead of this CPU's AVX2 or AVX-512
+ones: the committed outputs were made with AVX-512, so one execution of each notebook checks both
+that it reproduces its outputs and that it does so on another CPU's kernels. This process's own
+torch, imported by then, keeps its kernels (the unit tests run at full speed).
 """
 from __future__ import annotations
+
+import os
+import time
+
+_START = time.monotonic()
 
 
 def pytest_collection_finish(session) -> None:
@@ -18,3 +28,13 @@ def pytest_collection_finish(session) -> None:
         from metanlp_lite.__main__ import prefetch
 
         prefetch(["clinc150", "banking77"], embeddings=True)
+        os.environ.setdefault("ATEN_CPU_CAPABILITY", "default")   # inherited by every kernel started from now on
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """CI's phases (``.ci/run`` exports the set-up command's time), above pytest's closing line."""
+    setup = os.environ.get("CI_SETUP_SECONDS")
+    if setup is not None:
+        tests = time.monotonic() - _START
+        terminalreporter.write_line(f"CI phases: set-up command {int(setup)} s (install, prefetch), "
+                                    f"test command {tests:.0f} s, both {int(setup) + tests:.0f} s")
