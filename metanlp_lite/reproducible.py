@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["uniform", "normal", "init_linear_", "round_parameters", "train_keeping_best"]
+__all__ = ["uniform", "normal", "init_linear_", "round_parameters", "threads", "train_keeping_best"]
 
 
 def uniform(shape: tuple[int, ...] | torch.Size, bound: float, generator: torch.Generator,
@@ -79,6 +80,25 @@ def round_parameters(model: nn.Module, dtype: torch.dtype = torch.float32) -> No
         p.copy_(p.to(dtype))
 
 
+@contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run the block (or, as a decorator, the function) with ``n`` PyTorch threads
+    (``torch.set_num_threads``), then restore the count.
+
+    The course's small models (a few hundred units, batches of a few hundred rows) train fastest on
+    one thread, and one thread degrades in proportion when another job shares the cores, where two
+    threads spin-wait for a core they cannot get (measured on 2 cores beside a busy job: 100 steps
+    of notebook 06's body took 6.6 s on one thread, 65.7 s on two).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@threads(1)
 def train_keeping_best(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable[[], Tensor],
                        score: Callable[[], float], *, steps: int, eval_every: int, desc: str = "training",
                        show_progress: bool = True) -> tuple[list[int], list[float], list[float], int]:
@@ -86,6 +106,7 @@ def train_keeping_best(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Ca
     to float32 after each (:func:`round_parameters`), scoring ``score()`` (higher is better, e.g.
     meta-val accuracy) at step 0, every ``eval_every`` steps and at the end; ``model`` is left at
     the best-scoring step. Returns (the steps scored, their scores, every step's loss, the best step).
+    It runs on one thread (:func:`threads`); the rounding makes the result the same on any count.
     """
     from .progress import progress
 

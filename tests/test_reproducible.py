@@ -83,3 +83,41 @@ def test_round_parameters():
     round_parameters(m)
     assert m.weight.dtype == torch.float64
     assert all(torch.equal(p, p.float().double()) for p in m.parameters())
+
+
+def test_training_runs_on_one_thread_gives_the_same_network_and_restores_the_count():
+    """train_keeping_best trains on one thread (no spinning beside another job), restores the
+    caller's count, and the float32 rounding makes the run the same as one forced on two threads."""
+    from metanlp_lite.reproducible import threads, train_keeping_best
+
+    def run(n_threads: int | None) -> tuple[list[int], torch.Tensor]:
+        model = init_linear_(nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 5)), 3).double()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(512, 64, generator=gen, dtype=torch.float64)
+        y = torch.randint(0, 5, (512,), generator=gen)
+        seen = []
+
+        def loss_fn() -> torch.Tensor:
+            seen.append(torch.get_num_threads())
+            return nn.functional.cross_entropy(model(x), y)
+
+        def score() -> float:
+            return -loss_fn().item()
+
+        if n_threads is None:
+            train_keeping_best(model, opt, loss_fn, score, steps=30, eval_every=10, show_progress=False)
+        else:                    # the loop's own body, on n_threads threads: what the decorator replaces
+            with threads(n_threads):
+                train_keeping_best.__wrapped__(model, opt, loss_fn, score, steps=30, eval_every=10,
+                                               show_progress=False)
+        return seen, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    before = torch.get_num_threads()
+    with threads(2):
+        seen, one = run(None)
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen2, two = run(2)
+        assert set(seen2) == {2}
+    assert torch.get_num_threads() == before
+    assert torch.equal(one, two)

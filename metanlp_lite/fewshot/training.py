@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..cost import release_memory
 from ..episodes import EpisodeSampler, TaskBatch
 from ..progress import progress
-from ..reproducible import round_parameters
+from ..reproducible import round_parameters, threads
 from ..stats import accuracy
 from .base import Method
 from .bodies import TransformerBody, length_chunks
@@ -249,6 +249,7 @@ def _supervised_batch(train: Pool, size: int, generator: torch.Generator) -> tup
     return train.features[pick], remap[train.labels[pick]]
 
 
+@threads(1)   # small models: one thread is fastest and degrades in proportion beside another job
 def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_shots: Sequence[int] = (1, 5),
                  n_query: int = 15, steps: int = 100, meta_batch: int = 16, lr: float = 1e-3,
                  weight_decay: float = 0.0, eval_every: int = 25, val_episodes: int = 100, seed: int = 0,
