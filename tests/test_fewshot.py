@@ -59,3 +59,66 @@ def test_ncm_reference_number_on_clinc150(clinc150, tmp_path_factory):
                     show_progress=False)
     m, h = mean_ci95(accs)
     assert abs(m - 93.96) < 2 * max(h, 0.44), (m, h)
+
+
+def test_missing_fewshot_runs_file_says_how_to_make_it(tmp_path):
+    from metanlp_lite.fewshot.stored import load_fewshot_runs
+
+    with pytest.raises(FileNotFoundError, match="benchmarks/fewshot_models.py"):
+        load_fewshot_runs(tmp_path / "nothing.pt")
+
+
+def test_fewshot_runs_made_with_other_settings_are_refused(tmp_path):
+    """Another seed or budget than asked, or hyper-parameters the package no longer has: a
+    ValueError naming what differs and how to remake the file."""
+    from importlib.resources import files
+
+    from metanlp_lite.fewshot.stored import FEWSHOT_RUNS_FILE, load_fewshot_runs
+
+    with pytest.raises(ValueError, match="made with seed 0, but it is 1 here.*fewshot_models.py"):
+        load_fewshot_runs(seed=1)
+    with pytest.raises(ValueError, match="made with budget 'quick'"):
+        load_fewshot_runs(budget="full")
+    with pytest.raises(ValueError, match="made with pools"):
+        load_fewshot_runs(pools_of=[("clinc150", "minilm")])
+    stored = torch.load(str(files("metanlp_lite") / "results" / FEWSHOT_RUNS_FILE), weights_only=True)
+    stored["made"]["hyperparams"]["banking77", "minilm", "reptile"]["inner_lr"] = 0.1   # as if tuned since
+    torch.save(stored, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"made with hyperparams of \('banking77', 'minilm', 'reptile'\).*'inner_lr': 0.1"):
+        load_fewshot_runs(tmp_path / "old.pt")
+
+
+def test_stored_fewshot_runs_are_notebook_04s_calls(banking77):
+    """fewshot_quick.pt: every model's log and scores, the BANKING77 MiniLM models rebuilt with their
+    shapes; Reptile retrained here (float64, rounded: the same network on any CPU) gives the stored
+    network, meta-val accuracies and (to float32) losses, and nearest class mean the stored scores."""
+    from metanlp_lite.fewshot.features import make_pools
+    from metanlp_lite.fewshot.methods import METHODS, build_method
+    from metanlp_lite.fewshot.stored import load_fewshot_runs
+    from metanlp_lite.fewshot.training import episode_batches, evaluate_batches, train_for
+
+    pools_of = [("clinc150", "minilm"), ("banking77", "minilm"), ("clinc150", "bow")]
+    stored = load_fewshot_runs(pools_of=pools_of)
+    assert set(stored.logs) == {(d, enc, m) for d, enc in pools_of for m in METHODS}
+    no_parameters = {(d, enc, "ncm") for d, enc in pools_of}
+    assert set(stored.models) == {("banking77", "minilm", m) for m in METHODS} | no_parameters
+    assert set(stored.results) == {(run[0][0], run[1], m) for run in stored.runs for m in METHODS}
+    assert all(len(stored.results[run[0][0], run[1], m]) == run[2] for run in stored.runs for m in METHODS)
+    for (_, enc, method), model in stored.models.items():
+        fresh = build_method(method, enc, 384, n_classes=25)
+        shapes = {k: v.shape for k, v in fresh.state_dict().items()}
+        assert {k: v.shape for k, v in model.state_dict().items()} == shapes
+        assert model.dtype == torch.float32
+    pools = make_pools(banking77, "minilm", "01", seed=0, show_progress=False)
+    model, log = train_for("reptile", "minilm", pools, budget="quick", seed=0, show_progress=False)
+    kept = stored.logs["banking77", "minilm", "reptile"]
+    assert (log.steps, log.val_acc, log.best_step) == (kept.steps, kept.val_acc, kept.best_step)
+    assert torch.equal(torch.tensor(log.losses, dtype=torch.float32), torch.tensor(kept.losses, dtype=torch.float32))
+    reference = stored.models["banking77", "minilm", "reptile"].state_dict()
+    assert all(torch.equal(p, reference[name]) for name, p in model.state_dict().items())
+    run = next(r for r in stored.runs if r[0][0] == "BANKING77 1-shot")
+    batches = episode_batches(pools["test"], k_shot=1, episodes=run[2], seed=0)
+    assert torch.equal(evaluate_batches(stored.models["banking77", "minilm", "ncm"], batches),
+                       stored.scores([run])["BANKING77 1-shot", "minilm", "ncm"])
+    with pytest.raises(ValueError, match="no stored scores"):
+        stored.scores([(run[0][:5] + (100,), "minilm", 100)])

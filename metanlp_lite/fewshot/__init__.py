@@ -17,6 +17,8 @@ Transformer-layer methods. One idea per module, each importing only those above 
                    :func:`build_method`
 ``training``       :func:`train_method` with model selection on meta-val, :func:`train_for` with a
                    budget, :func:`evaluate` and :func:`evaluate_method` on seeded episodes
+``stored``         :func:`load_fewshot_runs`: notebook 04's models, logs and scores, made once by
+                   ``benchmarks/fewshot_models.py`` and shipped with the package
 ``cli``            :func:`run` (one reproducible number), :func:`command` and :func:`main`, the
                    command line ``python -m metanlp_lite.fewshot``
 =================  ==================================================================================
@@ -41,9 +43,10 @@ from .methods import (
 )
 from .metric import NCM, ProtoNet, ncm_logits, ncm_predict, prototypes
 from .training import (
-    CENTRE, EVAL_EVERY, PATIENCE, STEPS, VAL_EPISODES, TrainLog, embed_rows, episode_batches, evaluate, evaluate_batches,
-    evaluate_method, frozen_batches, predict_all, train_for, train_mean, train_method,
+    CENTRE, EVAL_EVERY, PATIENCE, STEPS, VAL_EPISODES, TrainLog, budget_schedule, embed_rows, episode_batches, evaluate,
+    evaluate_batches, evaluate_method, frozen_batches, predict_all, train_for, train_mean, train_method,
 )
+from .stored import FEWSHOT_RUNS_FILE, StoredRuns, load_fewshot_runs
 
 __all__ = [
     # features
@@ -65,6 +68,9 @@ __all__ = [
     # training
     "STEPS", "VAL_EPISODES", "EVAL_EVERY", "PATIENCE", "CENTRE", "evaluate", "TrainLog", "train_method", "evaluate_method",
     "episode_batches", "evaluate_batches", "predict_all", "frozen_batches", "embed_rows", "train_mean", "train_for",
+    "budget_schedule",
+    # stored
+    "FEWSHOT_RUNS_FILE", "StoredRuns", "load_fewshot_runs",
     # cli
     "SPLITS", "run", "command", "main",
 ]

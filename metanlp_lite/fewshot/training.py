@@ -6,7 +6,7 @@
   a :class:`TrainLog`.
 - :func:`train_for` builds a method by name and meta-trains it with a *budget*'s number of
   steps (:data:`STEPS`, :data:`EVAL_EVERY`, :data:`VAL_EPISODES`; the ``early`` budget stops
-  when meta-val stops improving, :data:`PATIENCE`); the MiniLM adapter starts
+  when meta-val stops improving, :data:`PATIENCE`; :func:`budget_schedule`); the MiniLM adapter starts
   from the embeddings centred on the meta-train mean (:func:`train_mean`, :data:`CENTRE`).
 - :func:`evaluate` scores any ``predict`` function on seeded episodes; :func:`evaluate_method`
   does it for a method on a pool; :func:`episode_batches` builds those episodes once and
@@ -38,7 +38,8 @@ from .features import LazyBatch, Pool, featurize, is_lazy, sample_batch
 from .methods import TRAINING_HYPERPARAMS, build_method, hyperparams
 
 __all__ = ["STEPS", "VAL_EPISODES", "EVAL_EVERY", "PATIENCE", "CENTRE", "evaluate", "TrainLog", "train_method",
-           "evaluate_method", "episode_batches", "evaluate_batches", "predict_all", "frozen_batches", "embed_rows", "train_mean", "train_for"]
+           "evaluate_method", "episode_batches", "evaluate_batches", "predict_all", "frozen_batches", "embed_rows", "train_mean", "train_for",
+           "budget_schedule"]
 
 # A budget: "quick" (the notebooks' default runs), "full", or "early": train until meta-val has not
 # improved for PATIENCE checks in a row (early stopping), at most STEPS["early"] steps.
@@ -420,3 +421,11 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
                        **training)
     return m.float(), log
 
+
+def budget_schedule(budget: str) -> dict[str, Any]:
+    """What a ``budget`` means to :func:`train_for`: its steps, checks, meta-val episodes, patience
+    and whether the MiniLM adapter starts centred. A stored run is valid only under the same."""
+    if budget not in STEPS:
+        raise ValueError(f"budget must be one of {sorted(STEPS)}, got {budget!r}")
+    return {"steps": STEPS[budget], "eval_every": EVAL_EVERY[budget], "val_episodes": VAL_EPISODES[budget],
+            "patience": PATIENCE[budget], "centre": CENTRE}
