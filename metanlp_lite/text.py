@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .cost import release_memory
 from .progress import progress
 
 __all__ = ["MODEL_ID", "load_encoder", "load_tokenizer", "embed", "cache_dir", "EmbeddingCache", "in_float64",
-           "EMBEDDING_TAG"]
+           "by_token_count", "token_batches", "MAX_BATCH_TOKENS", "EMBEDDING_TAG"]
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -212,6 +213,42 @@ class EmbeddingCache:
         return final
 
 
+def by_token_count(texts: list[str], encoder: Any) -> tuple[list[str], list[int]]:
+    """``texts`` sorted by their number of tokens under ``encoder``'s tokenizer (then by characters,
+    then alphabetically), and those numbers: a batch of neighbours pads little (on CLINC150,
+    batches of 64 sorted by characters are 32% padding, sorted by tokens 0.4%). An encoder without
+    a ``tokenizer`` (a stand-in in a test) counts words plus two."""
+    by_chars = sorted(texts, key=lambda t: (len(t), t))
+    tokenizer = getattr(encoder, "tokenizer", None)
+    if tokenizer is None or not texts:
+        n_tokens = [len(t.split()) + 2 for t in by_chars]
+    else:
+        n_tokens = [len(ids) for ids in tokenizer(by_chars, truncation=True, max_length=encoder.max_seq_length)["input_ids"]]
+    pairs = sorted(zip(n_tokens, by_chars), key=lambda pair: pair[0])   # stable: ties keep that order
+    return [t for _, t in pairs], [n for n, _ in pairs]
+
+
+MAX_BATCH_TOKENS = 2048   # texts x longest text's tokens in one batch (token_batches)
+
+
+def token_batches(n_tokens: Sequence[int], batch_size: int = 64, max_tokens: int = MAX_BATCH_TOKENS) -> list[slice]:
+    """Consecutive batches of texts whose token counts are ``n_tokens`` (in the order they will be
+    encoded, shortest first): at most ``batch_size`` texts and at most ``max_tokens`` padded tokens
+    (texts x the longest), one text at least. Short texts go ``batch_size`` at a time, long ones
+    fewer, so that a batch's attention scores (texts x 12 heads x tokens x tokens) stay small:
+    in float64, 64 of BANKING77's longest texts need about 0.5 GB more than 2048 tokens' worth.
+    Returns slices into that order."""
+    cuts, start, longest = [], 0, 0
+    for i, n in enumerate(n_tokens):
+        longest = max(longest, n)
+        if i > start and (i - start == batch_size or (i - start + 1) * longest > max_tokens):
+            cuts.append(slice(start, i))
+            start, longest = i, n
+    if start < len(n_tokens):
+        cuts.append(slice(start, len(n_tokens)))
+    return cuts
+
+
 def embed(
     texts: Sequence[str],
     encoder: Any | None = None,
@@ -233,8 +270,9 @@ def embed(
     The encoder runs in float64 (:func:`in_float64`) and its vectors are rounded to float32:
     the same bits on any CPU's kernels and whatever texts share a batch (padding changes the
     shapes of the matrix products; in float64 that moves nothing float32 can show). Texts to
-    encode are sorted by length and encoded in batches of ``batch_size``, so that each batch
-    pads to similar lengths.
+    encode are sorted by their number of tokens (:func:`by_token_count`) and encoded in batches
+    of at most ``batch_size`` texts and :data:`MAX_BATCH_TOKENS` tokens (:func:`token_batches`),
+    so that each batch pads little and long texts do not fill the memory.
 
     encoder: a ``SentenceTransformer`` (default: :func:`load_encoder`). cache: the cache folder
     (default :func:`cache_dir`).
@@ -245,26 +283,29 @@ def embed(
     store = EmbeddingCache(EMBEDDING_TAG, cache)
     table = store.load() if use_cache else {}
     counts = Counter(texts)  # a repeated text is encoded once but counted each time
-    # sorted by length, so each batch pads to similar lengths (about twice as fast)
-    todo = sorted((t for t in counts if t not in table), key=lambda t: (len(t), t))
+    todo = [t for t in counts if t not in table]   # sorted by by_token_count below
     # no bar when everything is cached: it would only flash "millions of texts per second"
     bar = progress(total=len(texts), desc=f"embedding with {MODEL_NAME}", disable=not show_progress or not todo)
     bar.update(len(texts) - sum(counts[t] for t in todo))
     if todo:
         encoder = encoder if encoder is not None else load_encoder()
-        chunk_size = batch_size * max(1, save_every // batch_size)   # whole batches only
+        todo, n_tokens = by_token_count(todo, encoder)
+        batches = token_batches(n_tokens, batch_size)
+        new: list[np.ndarray] = []   # vectors encoded since the last save, from todo[saved]
+        saved = 0
         with in_float64(encoder):
-            for start in range(0, len(todo), chunk_size):
-                chunk, new = todo[start:start + chunk_size], []
-                for b in range(0, len(chunk), batch_size):
-                    batch = chunk[b:b + batch_size]
-                    new.append(encoder.encode(batch, batch_size=batch_size, normalize_embeddings=True,
-                                              convert_to_numpy=True, show_progress_bar=False))
-                    bar.update(sum(counts[t] for t in batch))
-                vectors = np.concatenate(new).astype(np.float32)
-                if use_cache:
-                    store.save(chunk, vectors)
-                table.update(zip(chunk, vectors))
+            for k, cut in enumerate(batches):
+                batch = todo[cut]
+                new.append(encoder.encode(batch, batch_size=len(batch), normalize_embeddings=True,
+                                          convert_to_numpy=True, show_progress_bar=False))
+                bar.update(sum(counts[t] for t in batch))
+                if cut.stop - saved >= save_every or k == len(batches) - 1:
+                    chunk, vectors = todo[saved:cut.stop], np.concatenate(new).astype(np.float32)
+                    if use_cache:
+                        store.save(chunk, vectors)
+                    table.update(zip(chunk, vectors))
+                    saved, new = cut.stop, []
+                    release_memory()   # batches of ever longer texts fragment the heap (cost.release_memory)
     bar.close()
     if not texts:
         return torch.empty(0, EMBEDDING_DIM)

@@ -16,9 +16,8 @@ What is here
 - :func:`top_params`: the top's parameters as a dict of tensors copied from the pretrained model,
   named as in ``bert.encoder.named_parameters()`` (``"layer.5.attention.self.query.weight"``).
 - :func:`top_forward`: the top as a pure function of that dict, ``(params, hidden, mask) -> (B, 384)``.
-- :func:`bert_layer`: one BERT layer written out line by line (self-attention, residual and LayerNorm,
-  feed-forward with GELU, residual and LayerNorm), used by the bottom and the top alike; the tests
-  check that bottom + top reproduce ``encoder.encode`` to 1e-5 (1.6e-7 measured).
+- :func:`bert_layer`: one BERT layer written out (self-attention, residual, LayerNorm, GELU feed-forward,
+  residual, LayerNorm), for bottom and top; bottom + top give ``encoder.encode`` to 1e-5 (tests).
 - :func:`token_states`: :func:`bottom_states` stored on disk without padding (float16), keyed by the
   model (:func:`model_tag`), ``n_layers`` and the texts, read back as a :class:`TokenStates` that
   indexes like a feature table (:func:`pack`); :func:`cached_bottom_states` returns them padded.
@@ -45,7 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .text import EMBEDDING_TAG, EmbeddingCache, cache_dir, in_float64
+from .cost import release_memory
+from .progress import progress
+from .text import EMBEDDING_TAG, EmbeddingCache, cache_dir, in_float64, token_batches
 
 __all__ = ["bert_of", "check_n_layers", "bert_layer", "top_params", "top_forward", "bottom_states",
            "mean_pool", "model_tag", "pack", "unpack", "TokenStates", "token_states", "cached_bottom_states",
@@ -340,8 +341,8 @@ def token_states(
     holds the states without padding as float16 (half the memory; the top's output moves by about
     1e-3), the lengths, the model tag, ``n_layers`` and the texts' hash, written to a temporary file
     and renamed; an unreadable one is reported, removed and rebuilt. The states are computed in
-    float64 (:func:`metanlp_lite.text.in_float64`), texts sorted by length: the same on every CPU.
-    ``embeddings``: also run the top on them, in float64, and store the sentence embeddings in
+    float64 (:func:`metanlp_lite.text.in_float64`), batched by :func:`metanlp_lite.text.token_batches`: the
+    same on every CPU. ``embeddings``: also run the top on them, in float64, and store the sentence embeddings in
     :func:`metanlp_lite.text.embed`'s cache (``encoder.encode``'s, to the last bit): one pass through
     the encoder instead of two, as ``python -m metanlp_lite prefetch`` does.
 
@@ -382,22 +383,19 @@ def token_states(
                     f"(rm {path}) to rebuild it for this encoder and n_layers={n_layers}, or pass another path."
                 )
             return TokenStates(torch.from_numpy(stored["states"]), torch.from_numpy(stored["lengths"].astype(np.int64)))
-    from .progress import progress
-
-    # one float16 array for all the states, filled in place: a tensor per text and a final
-    # torch.cat would hold the states twice (and fragment the heap), ~0.4 GB more for CLINC150
+    # one float16 array filled in place: a tensor per text and torch.cat would hold it twice (~0.4 GB more)
     lengths = _tokenize(encoder, texts)["attention_mask"].sum(1).long()
     offsets = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
     states = torch.empty(int(offsets[-1]), bert_of(encoder).config.hidden_size, dtype=torch.float16)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))     # similar lengths batch together
+    order = sorted(range(len(texts)), key=lambda i: (int(lengths[i]), len(texts[i])))   # pads 1% (by characters 30%)
     bottom = bert_of(encoder).config.num_hidden_layers - n_layers
     what = f"token states (first {bottom} layers)" + (" and sentence embeddings" if embeddings else "")
     bar = progress(total=len(texts), desc=what, disable=not show_progress)
     vectors: dict[str, np.ndarray] = {}
     with in_float64(encoder), torch.no_grad():
         top = top_params(encoder, n_layers) if embeddings else None
-        for s in range(0, len(texts), batch_size):
-            chosen = order[s:s + batch_size]
+        for k, cut in enumerate(token_batches([int(lengths[i]) for i in order], batch_size)):   # long texts fewer at a time
+            chosen = order[cut]
             hidden, mask = bottom_states([texts[i] for i in chosen], encoder, n_layers, batch_size=batch_size)
             for j, i in enumerate(chosen):
                 states[offsets[i]:offsets[i + 1]] = hidden[j, :int(lengths[i])].to(torch.float16).cpu()
@@ -407,6 +405,8 @@ def token_states(
                 z = top_forward(top, hidden, mask, n_layers=n_layers, model=encoder).to(torch.float32).cpu().numpy()
                 vectors.update((texts[i], z[j]) for j, i in enumerate(chosen))
             bar.update(len(chosen))
+            if k % 5 == 4:   # longer and longer batches fragment the heap (every 20: 1.5 GB at the end, not 1.3)
+                release_memory()
     bar.close()
     if vectors:
         EmbeddingCache(EMBEDDING_TAG, cache).save(list(vectors), np.stack(list(vectors.values())))

@@ -15,6 +15,7 @@ class Counting(torch.nn.Module):
     def __init__(self, encoder):
         super().__init__()
         self.encoder, self.seen = encoder, []
+        self.tokenizer, self.max_seq_length = encoder.tokenizer, encoder.max_seq_length   # for by_token_count
 
     def encode(self, texts, **kwargs):
         self.seen += list(texts)
@@ -131,8 +132,8 @@ def test_an_interrupted_first_embedding_resumes_and_changes_no_bit(encoder, tmp_
     assert len(saved) == 1                                       # the first chunk: 8 texts
     rest = Counting(encoder)
     resumed = embed(texts, rest, cache=tmp_path / "cut", **settings)
-    by_length = sorted(set(texts), key=lambda t: (len(t), t))
-    assert rest.seen == by_length[8:]                            # the rest, each text once
+    in_order, _ = text.by_token_count(list(set(texts)), encoder)
+    assert rest.seen == in_order[8:]                             # the rest, each text once
     assert torch.equal(resumed, whole)                           # bit for bit
     assert len(list((tmp_path / "cut").rglob("*.npz"))) == 5     # 40 texts in chunks of 8
 
@@ -154,3 +155,36 @@ def test_after_prefetch_the_pools_need_no_encoder(fake_encoder, monkeypatch):
     monkeypatch.setattr(text, "load_encoder", no_encoder)
     pools = make_pools(load_intents("banking77"), "minilm", "01", show_progress=False)
     assert pools["test"].names.shape == (77, text.EMBEDDING_DIM)
+
+
+def test_texts_are_encoded_shortest_first_in_batches_bounded_in_tokens(encoder):
+    """by_token_count counts the tokenizer's tokens (not characters), and token_batches cuts that
+    order into consecutive batches of at most batch_size texts and max_tokens padded tokens, each
+    as long as those bounds allow: short texts 64 at a time, long ones fewer."""
+    texts = ["antidisestablishmentarianism", "a b c d e f g h i j k l", "hi", "what is my balance", "why"]
+    ordered, n_tokens = text.by_token_count(texts, encoder)
+    assert sorted(ordered) == sorted(texts) and n_tokens == sorted(n_tokens)
+    assert n_tokens == [len(encoder.tokenizer(t)["input_ids"]) for t in ordered]
+    # 14 tokens in 23 characters after 10 tokens in 28: by characters it would come first
+    assert ordered.index("a b c d e f g h i j k l") > ordered.index("antidisestablishmentarianism")
+    lengths = sorted(torch.randint(3, 200, (500,), generator=torch.Generator().manual_seed(0)).tolist())
+    cuts = text.token_batches(lengths, batch_size=64, max_tokens=2048)
+    assert cuts[0].start == 0 and cuts[-1].stop == len(lengths)
+    assert all(a.stop == b.start for a, b in zip(cuts, cuts[1:]))                # consecutive, nothing left out
+    for cut in cuts:
+        n, longest = cut.stop - cut.start, max(lengths[cut])
+        assert n <= 64 and (n * longest <= 2048 or n == 1)
+        if cut.stop < len(lengths):                                               # the next text would break a bound
+            assert n == 64 or (n + 1) * lengths[cut.stop] > 2048
+    assert [c.stop - c.start for c in text.token_batches([10] * 130)] == [64, 64, 2]
+    assert text.token_batches([]) == []
+
+
+def test_embeddings_do_not_depend_on_the_batches(encoder, tmp_path):
+    """In float64, rounded to float32: the same bits whichever texts share a batch and however long
+    the batch is padded (a long text alone, or padded beside short ones)."""
+    texts = ["hi", "book a flight to Paris on Friday", "my card was declined at the supermarket yesterday "
+             "evening and I would like to know why that happened", "bake bread"]
+    together = embed(texts, encoder, cache=tmp_path / "a", batch_size=64, show_progress=False)
+    alone = embed(texts, encoder, cache=tmp_path / "b", batch_size=1, show_progress=False)
+    assert torch.equal(together, alone)
