@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -61,14 +62,24 @@ def _saved_storages(loss_fn: Callable[[], Tensor]) -> tuple[Tensor, dict[int, in
         saved.append(weakref.ref(t))
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = loss_fn()
-    alive: dict[int, int] = {}
-    for ref in saved:
-        t = ref()
-        if t is not None:
-            s = t.untyped_storage()
-            alive[s.data_ptr()] = max(alive.get(s.data_ptr(), 0), s.nbytes())
+    # No cyclic garbage collection meanwhile: a saved output and the node that made it form a
+    # cycle (see graph_bytes), and a collection that happened to run in the middle could drop a
+    # tensor's Python object (and its weak reference) while the graph still holds its storage,
+    # so that the count would depend on when the collector ran.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss = loss_fn()
+        alive: dict[int, int] = {}
+        for ref in saved:
+            t = ref()
+            if t is not None:
+                s = t.untyped_storage()
+                alive[s.data_ptr()] = max(alive.get(s.data_ptr(), 0), s.nbytes())
+    finally:
+        if enabled:
+            gc.enable()
     return loss, alive
 
 

@@ -14,7 +14,7 @@ import os
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,23 +178,33 @@ class EmbeddingCache:
         self.folder = cache_dir(folder) / "embeddings" / model_tag
         self.model_tag = model_tag
 
-    def load(self) -> dict[str, np.ndarray]:
-        """Every cached text -> its (D,) vector."""
+    def load(self, texts: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """Cached text -> its (D,) vector: every cached text, or only those of ``texts``.
+
+        With ``texts``, a file's vectors are read only if it holds one of them, and only their
+        rows are kept: a notebook that embeds 100 texts does not hold the whole cache (~110 MB
+        of vectors, ~70,000 strings) in memory at once."""
         table: dict[str, np.ndarray] = {}
         if not self.folder.is_dir():
             return table
+        wanted = None if texts is None else set(texts)
         for path in sorted(self.folder.glob("*.npz")):
             try:
                 with np.load(path, allow_pickle=False) as f:
-                    texts, vectors = f["texts"], f["vectors"]
-                if len(texts) != len(vectors):
+                    names = f["texts"].tolist()
+                    keep = range(len(names)) if wanted is None else [i for i, t in enumerate(names) if t in wanted]
+                    vectors = f["vectors"] if keep else np.empty((0, 0), np.float32)
+                if keep and len(names) != len(vectors):
                     raise ValueError("texts and vectors differ in length")
             except Exception as err:
                 warnings.warn(f"removing unreadable embedding cache file {path.name} ({type(err).__name__}); "
                               "its embeddings will be recomputed", stacklevel=2)
                 path.unlink(missing_ok=True)
                 continue
-            table.update(zip(texts.tolist(), vectors))
+            if wanted is None:
+                table.update(zip(names, vectors))
+            elif keep:
+                table.update(zip((names[i] for i in keep), vectors[keep]))   # a copy of those rows only
         return table
 
     def save(self, texts: Sequence[str], vectors: np.ndarray) -> Path:
@@ -281,7 +291,7 @@ def embed(
         raise TypeError("embed() takes a list of texts, not a single string: use embed([text])")
     texts = list(texts)
     store = EmbeddingCache(EMBEDDING_TAG, cache)
-    table = store.load() if use_cache else {}
+    table = store.load(texts) if use_cache else {}
     counts = Counter(texts)  # a repeated text is encoded once but counted each time
     todo = [t for t in counts if t not in table]   # sorted by by_token_count below
     # no bar when everything is cached: it would only flash "millions of texts per second"

@@ -315,6 +315,36 @@ def test_a_fixed_body_runs_once_per_utterance_with_the_same_scores(method, pools
     assert torch.equal(evaluate_batches(m, lazy), quick * 100)
 
 
+def test_a_layer_trains_on_every_thread_a_small_model_on_one(pools):
+    """train_method: a small model's steps run on one thread (they spin-wait beside another job),
+    a Transformer layer's on the caller's count (its matrix products gain from two cores); the
+    caller's count is restored either way."""
+    from metanlp_lite.fewshot.features import Pool
+    from metanlp_lite.fewshot.training import train_method
+
+    def threads_seen(method, train, val):
+        seen, loss = [], method.loss
+        method.loss = lambda batch: (seen.append(torch.get_num_threads()), loss(batch))[1]
+        train_method(method, train, val, steps=1, meta_batch=1, n_query=2, val_n_query=2, val_episodes=2,
+                     eval_every=1, show_progress=False)
+        return seen
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(12).repeat_interleave(10)
+    x = torch.nn.functional.normalize(torch.randn(len(labels), 16, generator=g), dim=1)
+    names = [str(i) for i in range(12)]
+    small = {p: Pool(x, labels, c, None, names, names) for p, c in (("train", list(range(6))), ("val", list(range(6, 12))))}
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        layer = build_method("protonet", "minilm-block", 384, n_way=5, seed=0)
+        assert threads_seen(layer, pools["train"], pools["val"]) == [2]
+        assert threads_seen(build_method("protonet", "minilm", 16, n_way=5, seed=0), small["train"], small["val"]) == [1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_graph_bytes_counts_what_backward_keeps():
     from metanlp_lite.cost import graph_bytes, meta_step_cost
 

@@ -109,6 +109,40 @@ def test_cache_writes_are_atomic(tmp_path, monkeypatch):
     assert list(store.load()) == ["a"]
 
 
+def test_cache_loads_only_the_texts_asked_for(tmp_path, monkeypatch):
+    """load(texts) gives those texts' vectors, the same as the whole cache's, and reads no file's
+    vectors unless it holds one of them (a notebook embedding 100 texts does not load them all)."""
+    store = EmbeddingCache("tag", tmp_path)
+    store.save(["a", "b", "c"], np.arange(9, dtype=np.float32).reshape(3, 3))
+    store.save(["d", "e"], np.arange(9, 15, dtype=np.float32).reshape(2, 3))
+    whole = store.load()
+    some = store.load(["e", "a", "zz"])
+    assert sorted(some) == ["a", "e"] and all(np.array_equal(some[t], whole[t]) for t in some)
+    assert some["a"].base.shape == (1, 3)            # a copy of the rows asked for, not a view of the file
+    read = []
+    real_load = np.load
+
+    def counting_load(path, *args, **kwargs):
+        f = real_load(path, *args, **kwargs)
+        real_getitem = f.__getitem__
+
+        class Counting:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                f.close()
+
+            def __getitem__(self, key):
+                read.append((path.name, key))
+                return real_getitem(key)
+        return Counting()
+
+    monkeypatch.setattr(np, "load", counting_load)
+    assert list(store.load(["d"])) == ["d"]
+    assert sum(key == "vectors" for _, key in read) == 1 and sum(key == "texts" for _, key in read) == 2
+
+
 def test_embed_refuses_a_single_string(tmp_path):
     with pytest.raises(TypeError, match="list of texts"):
         embed("hello", cache=tmp_path)

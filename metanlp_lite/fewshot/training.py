@@ -250,7 +250,6 @@ def _supervised_batch(train: Pool, size: int, generator: torch.Generator) -> tup
     return train.features[pick], remap[train.labels[pick]]
 
 
-@threads(1)   # small models: one thread is fastest and degrades in proportion beside another job
 def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, train_shots: Sequence[int] = (1, 5),
                  n_query: int = 15, steps: int = 100, meta_batch: int = 16, lr: float = 1e-3,
                  weight_decay: float = 0.0, eval_every: int = 25, val_episodes: int = 100, seed: int = 0,
@@ -274,60 +273,70 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
     plots only: it never chooses anything. Episodes that cannot be drawn (a class with fewer
     than K+Q utterances) raise ValueError before any step, naming the pool and what would fit.
     """
-    start = time.perf_counter()
-    if not method.needs_training or steps == 0:
-        return TrainLog([0], [], [], 0, float("nan"), time.perf_counter() - start, [])
-    val_shots = tuple(train_shots if val_shots is None else val_shots)
-    if method.episodic:
-        _check_episodes(train, "meta-train", n_way, train_shots, n_query, k_shot_sets_shots=False)
-    _check_episodes(val, "meta-val", n_way, val_shots, val_n_query, k_shot_sets_shots=False)
-    if monitor is not None:
-        _check_episodes(monitor, "meta-test (monitor)", n_way, (1,), val_n_query, k_shot_sets_shots=False)
-    val_set = _val_batches(val, n_way, val_shots, val_episodes, seed + 1, val_n_query)
-
-    mon_set = _val_batches(monitor, n_way, (1,), 100, seed + 2, val_n_query) if monitor is not None else []
-
-    def val_acc(batches: list[TaskBatch] = val_set) -> float:
-        return evaluate_batches(method, batches).mean().item()
-
-    # the transfer baseline draws labelled utterances, not episodes: no sampler (none draws at construction)
-    samplers = [train.sampler(n_way, k, n_query, seed=seed + 100 + k) for k in train_shots] if method.episodic else []
-    gen = torch.Generator().manual_seed(seed + 7)
-    opt = torch.optim.AdamW(method.optimizer_groups(lr, weight_decay), lr=lr)
-    checked, accs, losses = [0], [val_acc()], []
-    monitored = [val_acc(mon_set)] if mon_set else []
-    best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[0], 0
-    bar = progress(range(1, steps + 1), desc=desc or f"meta-training {method.name}", disable=not show_progress)
-    method.train()
-    for step in bar:
+    # Small models train on one thread (reproducible.threads: fastest, and it degrades in proportion
+    # beside another job). A Transformer layer on token states multiplies matrices of ~100
+    # utterances x their tokens, which gain from every core: notebook 05's 60 steps take 20 s on
+    # two threads, 33 s on one (AMD EPYC, 2 cores), with the same meta-val accuracies and losses.
+    with threads(torch.get_num_threads() if is_lazy(train.features) else 1):
+        start = time.perf_counter()
+        if not method.needs_training or steps == 0:
+            return TrainLog([0], [], [], 0, float("nan"), time.perf_counter() - start, [])
+        val_shots = tuple(train_shots if val_shots is None else val_shots)
         if method.episodic:
-            batch, _ = sample_batch(train.features, samplers[step % len(samplers)], meta_batch)
-        else:
-            batch = _supervised_batch(train, meta_batch, gen)
-        opt.zero_grad(set_to_none=True)
-        loss = method.loss(method.cast(batch))
-        loss.backward()
-        opt.step()
-        if method.dtype == torch.float64:      # the same run on any CPU: see metanlp_lite.reproducible
-            round_parameters(method)
-        losses.append(loss.item())
-        del batch, loss
-        if step % eval_every == 0 or step == steps:
-            # freed memory handed back at each check, not each step: trimming every step made the
-            # process fault its pages back in at every step (9.9 M page faults against 2.0 M here)
-            release_memory()
-            checked.append(step)
-            accs.append(val_acc())
-            if mon_set:
-                monitored.append(val_acc(mon_set))
-            if accs[-1] > best_acc:
-                best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[-1], step
-            elif patience is not None and len(checked) - 1 - checked.index(best_step) >= patience:
-                break                                               # meta-val stopped improving
-    bar.close()
-    method.load_state_dict(best_state)
-    release_memory()
-    return TrainLog(checked, accs, losses, best_step, best_acc, time.perf_counter() - start, monitored)
+            _check_episodes(train, "meta-train", n_way, train_shots, n_query, k_shot_sets_shots=False)
+        _check_episodes(val, "meta-val", n_way, val_shots, val_n_query, k_shot_sets_shots=False)
+        if monitor is not None:
+            _check_episodes(monitor, "meta-test (monitor)", n_way, (1,), val_n_query, k_shot_sets_shots=False)
+        val_set = _val_batches(val, n_way, val_shots, val_episodes, seed + 1, val_n_query)
+
+        mon_set = _val_batches(monitor, n_way, (1,), 100, seed + 2, val_n_query) if monitor is not None else []
+
+        def val_acc(batches: list[TaskBatch] = val_set) -> float:
+            return evaluate_batches(method, batches).mean().item()
+
+        # the transfer baseline draws labelled utterances, not episodes: no sampler (none draws at construction)
+        samplers = [train.sampler(n_way, k, n_query, seed=seed + 100 + k) for k in train_shots] if method.episodic else []
+        gen = torch.Generator().manual_seed(seed + 7)
+        opt = torch.optim.AdamW(method.optimizer_groups(lr, weight_decay), lr=lr)
+        checked, accs, losses = [0], [val_acc()], []
+        monitored = [val_acc(mon_set)] if mon_set else []
+        best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[0], 0
+        bar = progress(range(1, steps + 1), desc=desc or f"meta-training {method.name}", disable=not show_progress)
+        # Freed memory goes back to the system (cost.release_memory) at each check, and after every
+        # step when a Transformer layer trains on token states: its activations (~150 MB a step, shaped
+        # by each batch's longest text) fragment the heap, by ~90 MB between checks in notebook 05,
+        # enough to take it past 1.2 GiB. A small model's step allocates little, and trimming after
+        # each one only made the process fault its pages back in (9.9 M page faults against 2.0 M).
+        layer_states = is_lazy(train.features)
+        method.train()
+        for step in bar:
+            if method.episodic:
+                batch, _ = sample_batch(train.features, samplers[step % len(samplers)], meta_batch)
+            else:
+                batch = _supervised_batch(train, meta_batch, gen)
+            opt.zero_grad(set_to_none=True)
+            loss = method.loss(method.cast(batch))
+            loss.backward()
+            opt.step()
+            if method.dtype == torch.float64:      # the same run on any CPU: see metanlp_lite.reproducible
+                round_parameters(method)
+            losses.append(loss.item())
+            del batch, loss
+            if layer_states or step % eval_every == 0 or step == steps:
+                release_memory()
+            if step % eval_every == 0 or step == steps:
+                checked.append(step)
+                accs.append(val_acc())
+                if mon_set:
+                    monitored.append(val_acc(mon_set))
+                if accs[-1] > best_acc:
+                    best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[-1], step
+                elif patience is not None and len(checked) - 1 - checked.index(best_step) >= patience:
+                    break                                               # meta-val stopped improving
+        bar.close()
+        method.load_state_dict(best_state)
+        release_memory()
+        return TrainLog(checked, accs, losses, best_step, best_acc, time.perf_counter() - start, monitored)
 
 
 def episode_batches(pool: Pool, *, n_way: int = 5, k_shot: int = 1, n_query: int = 15, episodes: int = 600,
