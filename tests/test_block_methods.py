@@ -261,7 +261,7 @@ def test_method_lora_needs_the_block_encoder():
 
 def test_mean_ci95_t_uses_student_t():
     mean, ci = mean_ci95_t([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert mean == 3.0 and abs(ci - 2.776 * (2.5 ** 0.5) / 5 ** 0.5) < 1e-9
+    assert mean == 3.0 and abs(ci - 2.7764451051977987 * (2.5 ** 0.5) / 5 ** 0.5) < 1e-9
 
 
 def test_paired_over_seeds_adds_the_seeds_variation_to_the_episodes():
@@ -273,7 +273,9 @@ def test_paired_over_seeds_adds_the_seeds_variation_to_the_episodes():
     assert d == pytest.approx(mean_ci95(same[0] - b[0])[0]) and h == pytest.approx(mean_ci95(same[0] - b[0])[1])
     spread = same + torch.tensor([[-1.0], [0.0], [1.0]])   # the seeds' means differ by 1 point
     d2, h2 = paired_over_seeds(spread, b)
-    assert d2 == pytest.approx(d) and h2 == pytest.approx(1.96 * (h ** 2 / 1.96 ** 2 + 1.0 / 3) ** 0.5)
+    t2 = 4.302652729749464                                 # Student's t, 2 degrees of freedom: 3 seeds
+    assert d2 == pytest.approx(d) and h2 == pytest.approx((h ** 2 + t2 ** 2 * 1.0 / 3) ** 0.5)
+    assert paired_over_seeds(spread, b, t_seeds=1.96)[1] == pytest.approx((h ** 2 + 1.96 ** 2 / 3) ** 0.5)
     with pytest.raises(ValueError, match="same episodes"):
         paired_over_seeds(spread, b[:, :100])
 

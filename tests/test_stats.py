@@ -1,0 +1,66 @@
+"""metanlp_lite.stats: Student's t for a few seeds or splits, and the words a notebook ranks with."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from metanlp_lite.stats import mean_ci95, mean_ci95_over_seeds, mean_ci95_t, t_quantile, verdict
+
+# t_{0.975, df} to 16 digits (R: qt(0.975, df))
+KNOWN = {1: 12.706204736174707, 2: 4.302652729749464, 4: 2.7764451051977987, 20: 2.0859634472658364,
+         100: 1.9839715184496334}
+
+
+@pytest.mark.parametrize("df", sorted(KNOWN))
+def test_t_quantiles_are_exact(df):
+    assert t_quantile(0.975, df) == pytest.approx(KNOWN[df], rel=1e-9)
+    assert t_quantile(0.025, df) == pytest.approx(-KNOWN[df], rel=1e-9)     # symmetric
+
+
+def test_t_quantiles_between_the_table_and_the_normal():
+    assert t_quantile(0.5, 3) == 0.0
+    assert t_quantile(0.95, 10) == pytest.approx(1.8124611228107335, rel=1e-9)
+    assert t_quantile(0.975, 1e7) == pytest.approx(1.959963984540054, rel=1e-6)   # the normal's 1.96
+    values = [t_quantile(0.975, df) for df in (1, 1.5, 2, 3, 7, 11, 15, 40)]
+    assert values == sorted(values, reverse=True)            # real df too, decreasing towards 1.96
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        t_quantile(1.0, 3)
+    with pytest.raises(ValueError, match="n - 1"):
+        t_quantile(0.975, 0)
+
+
+def test_three_seeds_get_a_wider_interval_than_the_normal_one():
+    g = torch.Generator().manual_seed(0)
+    runs = 80 + torch.randn(600, generator=g) * 8 + torch.tensor([[-1.5], [0.0], [1.0]])   # 3 seeds x 600 episodes
+    _, wide = mean_ci95_over_seeds(runs)
+    _, normal = mean_ci95_over_seeds(runs, t_seeds=1.96)
+    episodes = 1.96 ** 2 * runs.mean(0).double().var() / 600
+    seeds = runs.mean(1).double().var() / 3
+    assert wide > 1.5 * normal
+    assert wide == pytest.approx(math.sqrt(episodes + KNOWN[2] ** 2 * seeds))
+    assert mean_ci95_t([1.0, 2.0, 4.0])[1] > mean_ci95([1.0, 2.0, 4.0])[1] * 2
+
+
+def test_student_t_covers_the_mean_of_three_values_and_1_96_does_not():
+    g = torch.Generator().manual_seed(1)
+    draws = torch.randn(4000, 3, generator=g, dtype=torch.float64)
+    t_hits = normal_hits = 0
+    for row in draws:
+        m, h = mean_ci95_t(row)
+        t_hits += abs(m) <= h
+        normal_hits += abs(m) <= mean_ci95(row)[1]
+    assert 0.93 <= t_hits / 4000 <= 0.97                    # 95%, as promised
+    assert normal_hits / 4000 < 0.85                        # 1.96 with three values: about 81%
+
+
+def test_verdict_reads_a_paired_interval():
+    assert verdict(1.2, 0.5) == "ahead"
+    assert verdict(-1.2, 0.5) == "behind"
+    assert verdict(0.4, 0.5) == "not separated"
+    assert verdict(-0.5, 0.5) == "not separated"             # an interval touching 0 does not separate
+    assert verdict(-0.3, 0.1, lower_is_better=True) == "ahead"   # an error 0.3 lower
+    assert verdict(0.3, 0.1, lower_is_better=True) == "behind"
+    with pytest.raises(ValueError, match="non-negative"):
+        verdict(1.0, -0.1)
