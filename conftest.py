@@ -9,7 +9,9 @@ Then every notebook kernel that the tests start (nbval, nbgrader, the browser te
 PyTorch's plain kernels, ``ATEN_CPU_CAPABILITY=default``, instead of this CPU's AVX2 or AVX-512
 ones: the committed outputs were made with AVX-512, so one execution of each notebook checks both
 that it reproduces its outputs and that it does so on another CPU's kernels. This process's own
-torch, imported by then, keeps its kernels (the unit tests run at full speed).
+torch, imported by then, keeps its kernels (the unit tests run at full speed). The kernels also
+get ``OMP_WAIT_POLICY=PASSIVE``, as JupyterLab does from the README's set-up command and Binder
+from ``binder/start``: threads that wait for a core sleep instead of spinning.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ def pytest_collection_finish(session) -> None:
 
         prefetch(["clinc150", "banking77"], embeddings=True)
         os.environ.setdefault("ATEN_CPU_CAPABILITY", "default")   # inherited by every kernel started from now on
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")      # as the README's set-up command starts JupyterLab
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -163,7 +163,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = str(warm_dir.resolve()) if warm_dir else tmp   # shared in order, like a student's
-        env = {**os.environ, "METANLP_CACHE_DIR": cache}
+        # the notebooks' environment as the README's set-up command makes it (OMP_WAIT_POLICY=PASSIVE: threads
+        # waiting for a core sleep); the busy job inherits this process's, as an ordinary neighbour would
+        env = {**os.environ, "METANLP_CACHE_DIR": cache, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         if args.cold:
             setting = "empty embedding cache and no prefetch"
         elif args.warm:
