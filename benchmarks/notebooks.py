@@ -163,9 +163,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = str(warm_dir.resolve()) if warm_dir else tmp   # shared in order, like a student's
-        # the notebooks' environment as the README's set-up command makes it (OMP_WAIT_POLICY=PASSIVE: threads
-        # waiting for a core sleep); the busy job inherits this process's, as an ordinary neighbour would
-        env = {**os.environ, "METANLP_CACHE_DIR": cache, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        # the environments of the README's set-up command: the prefetch runs with this process's, the notebooks
+        # as JupyterLab starts them, with OMP_WAIT_POLICY=PASSIVE (threads waiting for a core sleep); the busy
+        # job inherits this process's, as an ordinary neighbour would
+        env = {**os.environ, "METANLP_CACHE_DIR": cache}
+        kernel_env = {**env, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         if args.cold:
             setting = "empty embedding cache and no prefetch"
         elif args.warm:
@@ -188,7 +190,7 @@ def main() -> None:
                   f"{'':>9s} {peak_mib:10.0f}", flush=True)
         for path in paths:
             with busy_job(args.busy) as busy:
-                out = subprocess.run([sys.executable, __file__, "--one", str(path.resolve())], env=env,
+                out = subprocess.run([sys.executable, __file__, "--one", str(path.resolve())], env=kernel_env,
                                      capture_output=True, text=True)
             if out.returncode != 0:
                 print(f"{path.name:40s} FAILED\n{out.stderr[-2000:]}", flush=True)

@@ -39,7 +39,7 @@ def test_readme_commands_exist_for_ci():
 
 def test_threads_wait_passively_where_notebooks_run():
     """Binder's start script and the README's JupyterLab both set OMP_WAIT_POLICY=PASSIVE (threads
-    waiting for a core sleep: beside a busy job notebook 05 took 68 s with it, 182 s without), and
+    waiting for a core sleep: beside a busy job notebook 05 took 74 s with it, 182 s without), and
     .ci/run still strips the JupyterLab launch from the set-up command it runs."""
     import subprocess
 
