@@ -148,7 +148,8 @@ def mean_ci95_t(values: Sequence[float] | Tensor) -> tuple[float, float]:
     return v.mean().item(), t * v.std(unbiased=True).item() / math.sqrt(v.numel())
 
 
-def paired_over_seeds(a: Tensor, b: Tensor, t_seeds: float | None = None) -> tuple[float, float]:
+def paired_over_seeds(a: Tensor, b: Tensor, t_seeds: float | None = None, *,
+                      seeds_paired: bool = False) -> tuple[float, float]:
     """Mean difference a - b and the half-width of its 95% interval, on the same episodes, for
     methods trained with several seeds.
 
@@ -160,11 +161,22 @@ def paired_over_seeds(a: Tensor, b: Tensor, t_seeds: float | None = None) -> tup
     episodes' part plus t² times each seeds' part, t = Student's ``t_quantile(0.975, S - 1)``
     (4.30 for 3 seeds: three seeds say little about the seeds' spread), or ``t_seeds`` if given.
     The interval covers the episodes and the training seeds, for this one class split.
+
+    ``seeds_paired=True``, when seed i of a and seed i of b were trained from the same start on
+    the same training tasks (S_a = S_b = S): the seeds' part is then the variance of the per-seed
+    differences of means, a_i - b_i, / S, instead of the two methods' variances added. It is
+    narrower when the two methods' seeds move together, wider when they move apart; both are
+    95% intervals, and a notebook that reports one can show the other beside it.
     """
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"expected (seeds, episodes) tensors over the same episodes, got {tuple(a.shape)} "
                          f"and {tuple(b.shape)}")
+    if seeds_paired:
+        if a.shape[0] != b.shape[0] or a.shape[0] < 2:
+            raise ValueError(f"seeds_paired needs the same seeds, at least 2, in a and b: got {a.shape[0]} and "
+                             f"{b.shape[0]}; pass seeds_paired=False for methods trained with different seeds")
+        return _over_seeds(a.mean(0) - b.mean(0), a - b, t_seeds=t_seeds)
     return _over_seeds(a.mean(0) - b.mean(0), a, b, t_seeds=t_seeds)
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from metanlp_lite.stats import mean_ci95, mean_ci95_over_seeds, mean_ci95_t, t_quantile, verdict
+from metanlp_lite.stats import mean_ci95, mean_ci95_over_seeds, mean_ci95_t, paired_over_seeds, t_quantile, verdict
 
 # t_{0.975, df} to 16 digits (R: qt(0.975, df))
 KNOWN = {1: 12.706204736174707, 2: 4.302652729749464, 4: 2.7764451051977987, 20: 2.0859634472658364,
@@ -64,3 +64,23 @@ def test_verdict_reads_a_paired_interval():
     assert verdict(0.3, 0.1, lower_is_better=True) == "behind"
     with pytest.raises(ValueError, match="non-negative"):
         verdict(1.0, -0.1)
+
+
+def test_seeds_paired_interval_uses_the_per_seed_differences():
+    g = torch.Generator().manual_seed(2)
+    noise = torch.randn(300, generator=g, dtype=torch.float64)
+    seed_shift = torch.tensor([[-2.0], [0.0], [2.0]], dtype=torch.float64)     # seed i moves both methods alike
+    a = 1.0 + noise + seed_shift + 0.1 * torch.randn(3, 300, generator=g, dtype=torch.float64)
+    b = noise + seed_shift
+    d, unpaired = paired_over_seeds(a, b)
+    d2, paired = paired_over_seeds(a, b, seeds_paired=True)
+    assert d == d2
+    per_seed = (a - b).mean(1)
+    episodes = 1.96 ** 2 * (a - b).mean(0).var() / 300
+    assert paired == pytest.approx(math.sqrt(episodes + KNOWN[2] ** 2 * per_seed.var() / 3))
+    assert paired < unpaired / 5                              # the shared seed shift cancels
+    assert verdict(d, unpaired) == "not separated" and verdict(d, paired) == "ahead"
+    # seeds that move the two methods apart: the paired interval is the wider one
+    assert paired_over_seeds(a, b - 2 * seed_shift, seeds_paired=True)[1] > paired_over_seeds(a, b - 2 * seed_shift)[1]
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_over_seeds(a, b[:1], seeds_paired=True)
