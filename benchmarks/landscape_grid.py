@@ -8,7 +8,7 @@ plane, checks that both give the same numbers, and prints the seconds and the ra
 2. five tasks at once (``task_losses``: a (5,) loss per grid point), as in sections 6 to 8.
 
 The model is the sinusoid MLP 1 -> 40 -> 40 -> 1 of Finn et al. (1761 parameters), float32.
-Goal (issue 5): the batched 41 x 41 grid in at most 2 s on 2 CPU cores.
+What to expect: the batched 41 x 41 grid in at most 2 s on 2 CPU cores.
 
     python benchmarks/landscape_grid.py [--threads 2] [--repeats 5] [--n 41]
 """

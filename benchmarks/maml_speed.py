@@ -12,13 +12,13 @@ the ratios:
 - higher:  the ``higher`` library's canonical MAML loop (``innerloop_ctx`` + differentiable SGD),
            if it is installed and imports (``pip install higher``); otherwise said so and skipped.
 
-Two cases (issue 4):
+Two cases:
 1. the sinusoid MLP 1 -> 40 -> 40 -> 1, 25 tasks of K = 10 support and 10 query points,
    5 inner steps, MSE;
 2. a 384 -> 128 -> 5 head (sentence embeddings -> 5 classes), 16 tasks of 5-way 5-shot with
    15 queries per class, 5 inner steps, cross-entropy.
 
-Goal: batched at least 10x faster than higher on case 1 and 3x on case 2, on 2 CPU cores.
+What to expect on 2 CPU cores: batched at least 10x faster than higher on case 1 and 3x on case 2.
 
     python benchmarks/maml_speed.py [--threads 2] [--repeats 30] [--device cuda]
 
