@@ -334,20 +334,33 @@ def reference_prototypical_loss(support_z: Tensor, support_y: Tensor, query_z: T
 def check_prototypical_loss(prototypical_loss: Callable[..., Tensor], seed: int = 0) -> None:
     """``prototypical_loss(support_z, support_y, query_z, query_y, n_way)`` for one episode
     (support_z (N*K, D), query_z (N*Q, D)) must return the mean cross-entropy of the logits
-    -||z_q - c_j||^2, with c_j the mean support embedding of class j."""
+    -||z_q - c_j||^2, with c_j the mean support embedding of class j.
+
+    The episodes come with their examples sorted by class first, then shuffled (support and
+    query rows in random order, as a sampler may return them): a function that finds a class's
+    examples by position (a reshape to (N, K, D)) instead of by label passes only the first."""
+    import torch.nn.functional as F
+
     fb = _Feedback("check_prototypical_loss")
     g = torch.Generator().manual_seed(seed)
-    for n, k, q, d in ((3, 1, 2, 4), (5, 3, 4, 8), (2, 5, 3, 3)):
+    cases = ((3, 1, 2, 4, False), (5, 3, 4, 8, False), (2, 5, 3, 3, False), (5, 3, 4, 8, True), (3, 2, 3, 4, True))
+    for n, k, q, d, shuffled in cases:
         sz = torch.randn(n * k, d, generator=g, dtype=DOUBLE)
         qz = torch.randn(n * q, d, generator=g, dtype=DOUBLE)
         sy, qy = torch.arange(n).repeat_interleave(k), torch.arange(n).repeat_interleave(q)
-        inputs = f"{n}-way {k}-shot, {q} queries per class, embeddings of dimension {d}"
+        if shuffled:
+            ps, pq = torch.randperm(n * k, generator=g), torch.randperm(n * q, generator=g)
+            sz, sy, qz, qy = sz[ps], sy[ps], qz[pq], qy[pq]
+        order = "in random order" if shuffled else "sorted by class"
+        inputs = f"{n}-way {k}-shot, {q} queries per class, embeddings of dimension {d}, examples {order}"
         got = fb.call(prototypical_loss, sz.clone(), sy.clone(), qz.clone(), qy.clone(), n)
         expected = reference_prototypical_loss(sz, sy, qz, qy, n)
         hint = "logits = -(squared Euclidean distance to each prototype); loss = F.cross_entropy(logits, query_y)"
+        if shuffled:
+            hint = ("right when the examples come sorted by class, wrong when they are shuffled: find class j's "
+                    "support embeddings by their label, support_z[support_y == j], not by their position "
+                    "(no reshape to (N, K, D)), and score each query against its own label query_y")
         if isinstance(got, Tensor) and got.shape == expected.shape:
-            import torch.nn.functional as F
-
             c = torch.stack([sz[sy == j].mean(0) for j in range(n)])
             dist2 = torch.cdist(qz, c) ** 2
             if torch.allclose(got, F.cross_entropy(dist2, qy)):
@@ -360,7 +373,8 @@ def check_prototypical_loss(prototypical_loss: Callable[..., Tensor], seed: int 
                     -torch.cdist(qz, torch.stack([sz[sy == j].sum(0) for j in range(n)])) ** 2, qy)):
                 hint = "a prototype is the MEAN of its class's support embeddings, not the sum"
         fb.tensor(got, expected, inputs, hint)
-    fb.passed("Cross-entropy over minus squared distances to the class means, averaged over queries.")
+    fb.passed("Cross-entropy over minus squared distances to the class means, averaged over queries, "
+              "with the examples sorted by class or not.")
 
 
 def check_lora_step(lora_step: Callable[..., tuple[Tensor, Tensor]], seed: int = 0) -> None:

@@ -208,6 +208,18 @@ def test_prototypical_loss():
           lambda sz, sy, qz, qy, n: F.cross_entropy(-torch.cdist(qz, protos(sz, sy, n, torch.sum)) ** 2, qy),
           "MEAN")
 
+    # A class's examples found by position (a reshape), which holds only when they come sorted by class.
+    def by_position(sz, sy, qz, qy, n):
+        c = sz.reshape(n, -1, sz.shape[-1]).mean(1)
+        return F.cross_entropy(-torch.cdist(qz, c) ** 2, qy)
+
+    def sorted_queries(sz, sy, qz, qy, n):
+        logits = -torch.cdist(qz, protos(sz, sy, n)) ** 2
+        return F.cross_entropy(logits, torch.arange(n).repeat_interleave(len(qy) // n))
+
+    for wrong in (by_position, sorted_queries):
+        fails(checks.check_prototypical_loss, wrong, "in random order", "sorted by class, wrong when they are shuffled")
+
 
 # --- leave-one-language-out labels (notebook 06) ---------------------------------------
 def test_leave_one_out_labels():

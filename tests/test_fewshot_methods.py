@@ -22,7 +22,7 @@ from metanlp_lite.fewshot.finetune import linear_head_step
 from metanlp_lite.fewshot.maml_family import ANIL, ProtoMAML
 from metanlp_lite.fewshot.methods import METHODS, build_method
 from metanlp_lite.fewshot.metric import prototypes
-from metanlp_lite.fewshot.training import evaluate_method, train_for, train_method
+from metanlp_lite.fewshot.training import evaluate_method, train_for, train_mean, train_method
 from metanlp_lite.params import gradient_step
 from metanlp_lite.stats import confusion_matrix, mean_ci95
 
@@ -101,6 +101,23 @@ def test_meta_training_improves_a_scrambled_problem_and_keeps_the_best_checkpoin
     learned = evaluate_method(model, pools["test"], episodes=100, show_progress=False)
     assert learned.mean() > ncm.mean() + 5, (learned.mean(), ncm.mean())
     assert log.best_val == max(log.val_acc) and log.val_acc[log.steps.index(log.best_step)] == log.best_val
+
+
+def test_snapshots_hold_every_checked_state_and_choose_nothing():
+    """train_method's snapshots: the state dict at every check (step 0 included), copies; the
+    model kept and the log are those of a run without them."""
+    pools = cluster_pools()
+    args = dict(n_way=3, budget="quick", steps=40, show_progress=False, lr=1e-2)
+    start = build_method("protonet", "minilm", 16, n_way=3, centre=train_mean(pools["train"])).state_dict()
+    snaps: dict = {}
+    model, log = train_for("protonet", "minilm", pools, snapshots=snaps, **args)
+    plain, plain_log = train_for("protonet", "minilm", pools, **args)
+    assert sorted(snaps) == log.steps == [0, 20, 40]
+    assert all(torch.equal(snaps[0][k], v) for k, v in start.items())          # the untrained start
+    assert not all(torch.equal(snaps[40][k], snaps[0][k]) for k in snaps[0])  # training moved it
+    assert all(torch.equal(snaps[log.best_step][k], v) for k, v in model.state_dict().items())
+    assert (log.val_acc, log.best_step, log.losses) == (plain_log.val_acc, plain_log.best_step, plain_log.losses)
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in model.state_dict().items())
 
 
 class Recorder(Method):

@@ -255,7 +255,7 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
                  weight_decay: float = 0.0, eval_every: int = 25, val_episodes: int = 100, seed: int = 0,
                  show_progress: bool = True, desc: str | None = None, monitor: Pool | None = None,
                  val_shots: Sequence[int] | None = None, val_n_query: int = 15,
-                 patience: int | None = None) -> TrainLog:
+                 patience: int | None = None, snapshots: dict[int, dict[str, Tensor]] | None = None) -> TrainLog:
     """Meta-train ``method`` on ``train``'s classes; keep the parameters best on ``val``'s.
 
     Each step draws ``meta_batch`` episodes of ``n_way`` classes (cycling through
@@ -272,6 +272,9 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
     on 100 1-shot episodes (``val_n_query`` queries per class) is recorded at every check, for
     plots only: it never chooses anything. Episodes that cannot be drawn (a class with fewer
     than K+Q utterances) raise ValueError before any step, naming the pool and what would fit.
+    ``snapshots``: a dict that, if given, receives a copy of the state dict at every check
+    (step 0 included), keyed by step: for analysis only (notebook 04 scores the first and last
+    ones on meta-test), it never chooses anything.
     """
     # Small models train on one thread (reproducible.threads: fastest, and it degrades in proportion
     # beside another job). A Transformer layer on token states multiplies matrices of ~100
@@ -301,6 +304,8 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
         checked, accs, losses = [0], [val_acc()], []
         monitored = [val_acc(mon_set)] if mon_set else []
         best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[0], 0
+        if snapshots is not None:
+            snapshots[0] = copy.deepcopy(method.state_dict())
         bar = progress(range(1, steps + 1), desc=desc or f"meta-training {method.name}", disable=not show_progress)
         # Freed memory goes back to the system (cost.release_memory) at each check, and after every
         # step when a Transformer layer trains on token states: its activations (~150 MB a step, shaped
@@ -329,6 +334,8 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
                 accs.append(val_acc())
                 if mon_set:
                     monitored.append(val_acc(mon_set))
+                if snapshots is not None:
+                    snapshots[step] = copy.deepcopy(method.state_dict())
                 if accs[-1] > best_acc:
                     best_state, best_acc, best_step = copy.deepcopy(method.state_dict()), accs[-1], step
                 elif patience is not None and len(checked) - 1 - checked.index(best_step) >= patience:
@@ -395,12 +402,14 @@ def train_mean(pool: Pool) -> Tensor:
 
 def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int = 5, n_query: int | None = None,
               budget: str = "full", seed: int = 0, steps: int | None = None, show_progress: bool = True,
-              monitor: Pool | None = None, **overrides: Any) -> tuple[Method, TrainLog]:
+              monitor: Pool | None = None, snapshots: dict[int, dict[str, Tensor]] | None = None,
+              **overrides: Any) -> tuple[Method, TrainLog]:
     """Build ``method`` for ``encoder`` and meta-train it on ``pools["train"]``, selecting on
     ``pools["val"]``, with the ``budget``'s number of steps (or ``steps``).
 
     Episodes are ``n_way``-way, of the method's shots (``train_shots``, 1 and 5 unless
-    overridden; ``val_shots`` on meta-val), whatever the meta-test's K. n_query: the queries per
+    overridden; ``val_shots`` on meta-val), whatever the meta-test's K. ``snapshots``: as
+    :func:`train_method`'s (the state dict at every check). n_query: the queries per
     class of the meta-training *and* meta-val episodes; None (the default): the method's own on
     meta-training (15, or 5 on ``minilm-block``) and 15 on meta-val, as in notebook 04.
 
@@ -427,7 +436,7 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
                        eval_every=EVAL_EVERY[budget], val_episodes=VAL_EPISODES[budget], patience=PATIENCE[budget],
                        seed=seed,
                        show_progress=show_progress, desc=f"meta-training {method} ({encoder})", monitor=monitor,
-                       **training)
+                       snapshots=snapshots, **training)
     return m.float(), log
 
 
