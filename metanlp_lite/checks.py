@@ -17,6 +17,7 @@ from functools import partial, reduce
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from . import objective as obj
@@ -204,8 +205,6 @@ def check_adapt(adapt: Callable[..., dict[str, Tensor]], seed: int = 0) -> None:
     """``adapt(model, params, x, y, lr, steps)`` must return the parameters after ``steps`` steps of
     phi <- phi - lr grad MSE, as a new dict (the model untouched), differentiable w.r.t. params."""
     import torch.nn as nn
-    import torch.nn.functional as F
-
     from .maml import inner_loop
 
     fb = _Feedback("check_adapt")
@@ -323,8 +322,6 @@ def check_filter_normalize(filter_normalize: Callable[[dict[str, Tensor], dict[s
 def reference_prototypical_loss(support_z: Tensor, support_y: Tensor, query_z: Tensor, query_y: Tensor,
                                 n_way: int) -> Tensor:
     """Snell et al. (2017): cross-entropy of logits -||f(x) - c_j||^2, prototypes c_j the class means."""
-    import torch.nn.functional as F
-
     from .fewshot.metric import prototypes
 
     c = prototypes(support_z[None], support_y[None], n_way)[0]
@@ -334,13 +331,8 @@ def reference_prototypical_loss(support_z: Tensor, support_y: Tensor, query_z: T
 def check_prototypical_loss(prototypical_loss: Callable[..., Tensor], seed: int = 0) -> None:
     """``prototypical_loss(support_z, support_y, query_z, query_y, n_way)`` for one episode
     (support_z (N*K, D), query_z (N*Q, D)) must return the mean cross-entropy of the logits
-    -||z_q - c_j||^2, with c_j the mean support embedding of class j.
-
-    The episodes come with their examples sorted by class first, then shuffled (support and
-    query rows in random order, as a sampler may return them): a function that finds a class's
-    examples by position (a reshape to (N, K, D)) instead of by label passes only the first."""
-    import torch.nn.functional as F
-
+    -||z_q - c_j||^2, with c_j the mean support embedding of class j. Episodes come sorted by class,
+    then shuffled: a function that finds a class's examples by position (a reshape) fails the latter."""
     fb = _Feedback("check_prototypical_loss")
     g = torch.Generator().manual_seed(seed)
     cases = ((3, 1, 2, 4, False), (5, 3, 4, 8, False), (2, 5, 3, 3, False), (5, 3, 4, 8, True), (3, 2, 3, 4, True))
@@ -351,18 +343,15 @@ def check_prototypical_loss(prototypical_loss: Callable[..., Tensor], seed: int 
         if shuffled:
             ps, pq = torch.randperm(n * k, generator=g), torch.randperm(n * q, generator=g)
             sz, sy, qz, qy = sz[ps], sy[ps], qz[pq], qy[pq]
-        order = "in random order" if shuffled else "sorted by class"
-        inputs = f"{n}-way {k}-shot, {q} queries per class, embeddings of dimension {d}, examples {order}"
+        inputs = (f"{n}-way {k}-shot, {q} queries per class, embeddings of dimension {d}, examples "
+                  f"{'in random order' if shuffled else 'sorted by class'}")
         got = fb.call(prototypical_loss, sz.clone(), sy.clone(), qz.clone(), qy.clone(), n)
         expected = reference_prototypical_loss(sz, sy, qz, qy, n)
-        hint = "logits = -(squared Euclidean distance to each prototype); loss = F.cross_entropy(logits, query_y)"
-        if shuffled:
-            hint = ("right when the examples come sorted by class, wrong when they are shuffled: find class j's "
-                    "support embeddings by their label, support_z[support_y == j], not by their position "
-                    "(no reshape to (N, K, D)), and score each query against its own label query_y")
+        hint = ("right when the examples come sorted by class, wrong when they are shuffled: find class j's support "
+                "embeddings by their label, support_z[support_y == j], not by position (no reshape to (N, K, D))" if shuffled
+                else "logits = -(squared Euclidean distance to each prototype); loss = F.cross_entropy(logits, query_y)")
         if isinstance(got, Tensor) and got.shape == expected.shape:
-            c = torch.stack([sz[sy == j].mean(0) for j in range(n)])
-            dist2 = torch.cdist(qz, c) ** 2
+            dist2 = torch.cdist(qz, torch.stack([sz[sy == j].mean(0) for j in range(n)])) ** 2
             if torch.allclose(got, F.cross_entropy(dist2, qy)):
                 hint = "wrong sign: a CLOSER prototype must get a LARGER logit, so use minus the distance"
             elif torch.allclose(got, F.cross_entropy(-dist2.sqrt(), qy)):
@@ -422,8 +411,6 @@ def reference_masked_mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
 def check_masked_mean_pool(masked_mean_pool: Callable[[Tensor, Tensor], Tensor], seed: int = 0) -> None:
     """``masked_mean_pool(hidden, mask)``: the sentence embedding of sentence-transformers' head,
     the mean of the real tokens' states (mask 1) divided by its length: (B, L, D), (B, L) -> (B, D)."""
-    import torch.nn.functional as F
-
     fb = _Feedback("check_masked_mean_pool")
     g = torch.Generator().manual_seed(seed)
     for b, t, d in ((2, 5, 4), (3, 7, 6), (1, 3, 2)):
