@@ -6,10 +6,11 @@ Meta-trains the sinusoid MLP with MAML, first-order MAML, Reptile and joint pret
 3,000 meta-steps each, seed 0, with exactly notebook 02's call
 (:func:`metanlp_lite.sinusoid.train_sinusoid`, float64 rounded to float32 after each step, so a
 rerun gives the same networks on any CPU), and stores each network (float32 state dict) and its
-meta-loss at every step in ``metanlp_lite/results/sinusoid_3k.pt``. Also stores MAML's network
-after its first ``--check`` meta-steps: notebook 02 trains those live, checks that it gets that
+meta-loss at every step in ``metanlp_lite/results/sinusoid_3k.pt``. Also stores each method's network
+after its first ``--check`` meta-steps: notebook 02 trains MAML's live, checks that it gets that
 very network, and then reads the rest (the four runs take about 90 s on 2 cores, the live part
-about 9 s). Written in one go; about 2 minutes.
+about 9 s); notebook 03 trains MAML's 1,000 steps live too and reads the other three methods'
+(their first 1,000 losses are the stored runs' first 1,000). Written in one go; about 2 minutes.
 """
 from __future__ import annotations
 
@@ -41,10 +42,11 @@ def main() -> None:
         stored["runs"][f"{method}/{args.seed}"] = {"state": {k: v.float() for k, v in model.state_dict().items()},
                                                   "losses": losses, "seconds": time.perf_counter() - start}
         print(f"{method}: {args.steps} meta-steps in {time.perf_counter() - start:.0f} s, last loss {losses[-1]:.3f}")
-    model, losses = train_sinusoid("maml", args.check, seed=args.seed, dtype=torch.float64, show_progress=False)
-    if losses != stored["runs"][f"maml/{args.seed}"]["losses"][:args.check]:
-        raise SystemExit("the short MAML run does not repeat the long one's first steps")
-    stored["checkpoints"][f"maml/{args.seed}/{args.check}"] = {k: v.float() for k, v in model.state_dict().items()}
+    for method in METHODS:
+        model, losses = train_sinusoid(method, args.check, seed=args.seed, dtype=torch.float64, show_progress=False)
+        if losses != stored["runs"][f"{method}/{args.seed}"]["losses"][:args.check]:
+            raise SystemExit(f"the short {method} run does not repeat the long one's first steps")
+        stored["checkpoints"][f"{method}/{args.seed}/{args.check}"] = {k: v.float() for k, v in model.state_dict().items()}
     torch.save(stored, OUT)
     print(f"stored {OUT} ({OUT.stat().st_size / 1024:.0f} KiB)")
 

@@ -70,13 +70,15 @@ def test_missing_runs_file_says_how_to_make_it(tmp_path):
 
 def test_shipped_short_runs_are_notebook_02s_call():
     """sinusoid_3k.pt: the four 3,000-step runs notebook 02 reads, made by train_sinusoid itself (a
-    rerun of its first meta-steps gives the same losses), and MAML's network after 1,000 steps."""
+    rerun of its first meta-steps gives the same losses), and each method's network after 1,000 steps
+    (notebook 02 checks MAML's against a live run, notebook 03 reads the other three)."""
     from metanlp_lite.sinusoid import SHORT_RUNS_FILE
 
     short = load_sinusoid_results(file=SHORT_RUNS_FILE)
     assert short["steps"] == 3_000 and sorted(short["runs"]) == sorted(f"{m}/0" for m in SINUSOID_METHODS)
     assert all(len(run["losses"]) == 3_000 for run in short["runs"].values())
-    assert set(short["checkpoints"]) == {"maml/0/1000"}
+    assert set(short["checkpoints"]) == {f"{m}/0/1000" for m in SINUSOID_METHODS}
+    assert all(set(c) == set(short["runs"]["maml/0"]["state"]) for c in short["checkpoints"].values())
     for method in ("maml", "reptile"):
         _, losses = train_sinusoid(method, 20, seed=0, dtype=torch.float64, show_progress=False)
         assert losses == short["runs"][f"{method}/0"]["losses"][:20], method
