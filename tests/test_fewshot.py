@@ -122,3 +122,56 @@ def test_stored_fewshot_runs_are_notebook_04s_calls(banking77):
                        stored.scores([run])["BANKING77 1-shot", "minilm", "ncm"])
     with pytest.raises(ValueError, match="no stored scores"):
         stored.scores([(run[0][:5] + (100,), "minilm", 100)])
+
+
+def test_fewshot_splits_missing_or_made_otherwise_are_refused(tmp_path):
+    """fewshot_splits.json: a missing file says how to make it; another budget or schedule, a lost
+    seed or a count out of range is refused, naming what differs."""
+    import json
+    from importlib.resources import files
+
+    from metanlp_lite.fewshot.stored import FEWSHOT_SPLITS_FILE, load_fewshot_splits
+
+    with pytest.raises(FileNotFoundError, match="benchmarks/fewshot_splits.py"):
+        load_fewshot_splits(tmp_path / "nothing.json")
+    with pytest.raises(ValueError, match="made with budget 'quick'.*fewshot_splits.py"):
+        load_fewshot_splits(budget="full")
+    stored = json.loads((files("metanlp_lite") / "results" / FEWSHOT_SPLITS_FILE).read_text())
+    for change, message in ((lambda d: d["made"]["schedule"].update(steps=30), "made with schedule"),
+                            (lambda d: d["splits"]["03"]["anil"].pop("2"), "split 03, anil has the seeds"),
+                            (lambda d: d["splits"]["05"]["maml"]["1"]["names"].__setitem__(7, 76), "counts of 0 to 75")):
+        changed = json.loads(json.dumps(stored))
+        change(changed)
+        (tmp_path / "changed.json").write_text(json.dumps(changed))
+        with pytest.raises(ValueError, match=message):
+            load_fewshot_splits(tmp_path / "changed.json")
+
+
+def test_fewshot_splits_hold_five_splits_and_split_01_is_notebook_04s_run():
+    """The five class splits x every method x three seeds (nearest class mean: one run), 600
+    episodes each; split 01's seed-0 runs are the very runs of fewshot_quick.pt (its BANKING77 1-shot
+    scores without and with names, episode by episode, and each model's kept step and meta-val)."""
+    from metanlp_lite.fewshot.methods import METHODS
+    from metanlp_lite.fewshot.stored import load_fewshot_runs, load_fewshot_splits
+
+    splits = load_fewshot_splits()
+    assert splits.splits == ["01", "02", "03", "04", "05"] and splits.methods == list(METHODS)
+    assert splits.seeds == [0, 1, 2] and splits.made["episodes"] == 600 and splits.made["k_shot"] == 1
+    for split in splits.splits:
+        for method in METHODS:
+            for names in (False, True):
+                acc = splits.acc[split, method, names]
+                assert acc.shape == (1 if method == "ncm" else 3, 600) and 0 <= acc.min() and acc.max() <= 100
+            assert all(0 <= step <= splits.made["schedule"]["steps"] for step in splits.best_step[split, method])
+    # nearest class mean has nothing to train or choose; the trained methods differ between splits
+    assert all(splits.best_step[s, "ncm"] == [0] and splits.best_val[s, "ncm"] == [] for s in splits.splits)
+    assert len({splits.acc[s, "protonet", False].mean().item() for s in splits.splits}) == 5
+    stored = load_fewshot_runs(pools_of=[("clinc150", "minilm"), ("banking77", "minilm"), ("clinc150", "bow")])
+    for method in METHODS:
+        for names, setting in ((False, "BANKING77 1-shot"), (True, "BANKING77 1-shot +names")):
+            there = (stored.results[setting, "minilm", method].double() * 75 / 100).round()
+            assert torch.equal((splits.acc["01", method, names][0] * 75 / 100).round(), there), (method, names)
+        log = stored.logs["banking77", "minilm", method]
+        assert splits.best_step["01", method][0] == log.best_step
+        if method != "ncm":
+            assert splits.best_val["01", method][0] == round(log.best_val, 3)

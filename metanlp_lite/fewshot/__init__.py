@@ -18,7 +18,9 @@ Transformer-layer methods. One idea per module, each importing only those above 
 ``training``       :func:`train_method` with model selection on meta-val, :func:`train_for` with a
                    budget, :func:`evaluate` and :func:`evaluate_method` on seeded episodes
 ``stored``         :func:`load_fewshot_runs`: notebook 04's models, logs and scores, made once by
-                   ``benchmarks/fewshot_models.py`` and shipped with the package
+                   ``benchmarks/fewshot_models.py`` and shipped with the package;
+                   :func:`load_fewshot_splits`: BANKING77's five class splits x three seeds
+                   (``benchmarks/fewshot_splits.py``)
 ``cli``            :func:`run` (one reproducible number), :func:`command` and :func:`main`, the
                    command line ``python -m metanlp_lite.fewshot``
 =================  ==================================================================================
@@ -46,7 +48,7 @@ from .training import (
     CENTRE, EVAL_EVERY, PATIENCE, STEPS, VAL_EPISODES, TrainLog, budget_schedule, embed_rows, episode_batches, evaluate,
     evaluate_batches, evaluate_method, frozen_batches, predict_all, train_for, train_mean, train_method,
 )
-from .stored import FEWSHOT_RUNS_FILE, StoredRuns, load_fewshot_runs
+from .stored import FEWSHOT_RUNS_FILE, FEWSHOT_SPLITS_FILE, SplitRuns, StoredRuns, load_fewshot_runs, load_fewshot_splits
 
 __all__ = [
     # features
@@ -70,7 +72,7 @@ __all__ = [
     "episode_batches", "evaluate_batches", "predict_all", "frozen_batches", "embed_rows", "train_mean", "train_for",
     "budget_schedule",
     # stored
-    "FEWSHOT_RUNS_FILE", "StoredRuns", "load_fewshot_runs",
+    "FEWSHOT_RUNS_FILE", "StoredRuns", "load_fewshot_runs", "FEWSHOT_SPLITS_FILE", "SplitRuns", "load_fewshot_splits",
     # cli
     "SPLITS", "run", "command", "main",
 ]

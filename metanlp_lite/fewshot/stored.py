@@ -1,4 +1,5 @@
-"""Notebook 04's runs, made once and shipped with the package: :func:`load_fewshot_runs`.
+"""Notebook 04's runs, made once and shipped with the package: :func:`load_fewshot_runs` and
+:func:`load_fewshot_splits`.
 
 ``benchmarks/fewshot_models.py`` meta-trains every model of notebook 04's section 5 with
 :func:`~metanlp_lite.fewshot.training.train_for` (budget "quick", seed 0), scores them on section
@@ -9,6 +10,11 @@ refusing a file made with other settings than this package's. The notebook meta-
 the models live and checks it against the stored one (the "store what is long to train, train
 live what teaches" of notebook 02's ``sinusoid_3k.pt``).
 
+``benchmarks/fewshot_splits.py`` runs the same call on each of BANKING77's five published class
+splits with three training seeds, and stores each run's kept step, its meta-val accuracy and its
+per-episode meta-test scores, 5-way 1-shot, in ``metanlp_lite/results`` (:data:`FEWSHOT_SPLITS_FILE`);
+:func:`load_fewshot_splits` reads them back as :class:`SplitRuns`.
+
 Taught in notebook 04, sections 5 and 6.
 """
 from __future__ import annotations
@@ -18,6 +24,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import json
+
 import torch
 from torch import Tensor
 
@@ -25,9 +33,12 @@ from .base import Method
 from .methods import build_method, hyperparams
 from .training import TrainLog, budget_schedule
 
-__all__ = ["FEWSHOT_RUNS_FILE", "StoredRuns", "load_fewshot_runs"]
+__all__ = ["FEWSHOT_RUNS_FILE", "FEWSHOT_SPLITS_FILE", "SplitRuns", "StoredRuns", "load_fewshot_runs",
+           "load_fewshot_splits"]
 
 FEWSHOT_RUNS_FILE = "fewshot_quick.pt"   # notebook 04's quick-budget models, logs and scores, seed 0
+FEWSHOT_SPLITS_FILE = "fewshot_splits.json"   # BANKING77's five class splits x three seeds, quick budget
+_REMAKE_SPLITS = "remake it with `python benchmarks/fewshot_splits.py` (about 5 minutes on 2 cores)"
 _REMAKE = ("remake it with `python benchmarks/fewshot_models.py` (about a minute on 2 cores), or meta-train "
            "the models here with train_for (notebook 04: FULL_RUN = True)")
 
@@ -98,3 +109,64 @@ def load_fewshot_runs(path: str | Path | None = None, *, budget: str = "quick", 
         models[data, encoder, method] = m
     logs = {key: TrainLog(**log) for key, log in stored["logs"].items()}
     return StoredRuns(models, logs, list(stored["runs"]), stored["results"], made)
+
+
+class SplitRuns(NamedTuple):
+    """BANKING77's five class splits, as :func:`load_fewshot_splits` returns them.
+
+    acc: {(split, method, label names): (seeds, episodes) float64 per-episode accuracies, percent},
+    one row per training seed in the order of ``seeds`` (nearest class mean, with nothing to train:
+    one row), every row on the split's same seeded meta-test episodes, 5-way 1-shot;
+    best_step: {(split, method): [the step meta-val kept, per seed]} (0 for nearest class mean);
+    best_val: {(split, method): [its meta-val accuracy, per seed]} (nearest class mean: none);
+    splits, methods, seeds: as stored; made: the budget, schedule, episodes and machine they were
+    made with.
+    """
+
+    acc: dict[tuple[str, str, bool], Tensor]
+    best_step: dict[tuple[str, str], list[int]]
+    best_val: dict[tuple[str, str], list[float]]
+    splits: list[str]
+    methods: list[str]
+    seeds: list[int]
+    made: dict[str, Any]
+
+
+def load_fewshot_splits(path: str | Path | None = None, *, budget: str = "quick") -> SplitRuns:
+    """BANKING77's five class splits x three seeds, as ``benchmarks/fewshot_splits.py`` stored them.
+
+    ``path``: default the file :data:`FEWSHOT_SPLITS_FILE` shipped in ``metanlp_lite/results``. The
+    stored counts of correct queries per episode (out of 5 x ``n_query``) come back as accuracies in
+    percent, :attr:`SplitRuns.acc`. Raises FileNotFoundError if the file is missing, and ValueError
+    if it was made with another ``budget`` or schedule
+    (:func:`~metanlp_lite.fewshot.training.budget_schedule`) than this package's, or if a run lacks
+    a seed, an episode or a setting; each says how to remake it.
+    """
+    path = Path(str(files("metanlp_lite") / "results" / FEWSHOT_SPLITS_FILE)) if path is None else Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: {_REMAKE_SPLITS}; or reinstall metanlp-lite")
+    stored = json.loads(path.read_text())
+    made = stored["made"]
+    for what, here in (("budget", budget), ("schedule", budget_schedule(budget))):
+        if made[what] != here:
+            raise ValueError(f"{path} was made with {what} {made[what]!r}, but it is {here!r} here: {_REMAKE_SPLITS}")
+    splits, methods, seeds = sorted(stored["splits"]), list(made["methods"]), [int(s) for s in made["seeds"]]
+    per_episode = 5 * made["n_query"]
+    acc, best_step, best_val = {}, {}, {}
+    for split in splits:
+        for method in methods:
+            want = [str(s) for s in (seeds[:1] if method == "ncm" else seeds)]
+            runs = stored["splits"][split].get(method, {})
+            if sorted(runs) != sorted(want):
+                raise ValueError(f"{path}: split {split}, {method} has the seeds {sorted(runs)}, expected {want}: "
+                                 f"{_REMAKE_SPLITS}")
+            for names, key in ((False, "no_names"), (True, "names")):
+                correct = torch.tensor([runs[s][key] for s in want], dtype=torch.float64)
+                if correct.shape != (len(want), made["episodes"]) or not (0 <= correct).all() \
+                        or not (correct <= per_episode).all():
+                    raise ValueError(f"{path}: split {split}, {method}, {key}: expected {made['episodes']} counts "
+                                     f"of 0 to {per_episode} per seed, got shape {tuple(correct.shape)}: {_REMAKE_SPLITS}")
+                acc[split, method, names] = correct * 100 / per_episode
+            best_step[split, method] = [runs[s]["best_step"] for s in want]
+            best_val[split, method] = [] if method == "ncm" else [runs[s]["best_val"] for s in want]
+    return SplitRuns(acc, best_step, best_val, splits, methods, seeds, made)
