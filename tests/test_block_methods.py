@@ -4,6 +4,7 @@ five-split protocol of the command line."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -211,6 +212,36 @@ def test_second_order_through_the_layer_differs_from_first_order(method, batch):
         grads[first_order] = _body(m).layers[0].attention.self.query.weight.grad.clone()
     gap = ((grads[False] - grads[True]).norm() / grads[False].norm()).item()
     assert gap > 1e-3, f"{method}: second- and first-order meta-gradients of the layer should differ, gap {gap:.1e}"
+
+
+def _second_order_part(batch, layer_rate: float) -> torch.Tensor:
+    """Proto-MAML's second- minus first-order meta-gradient of the layer's query weight, float64,
+    with the layer's inner step size set to ``layer_rate`` (0: the inner loop adapts the head only)."""
+    out = {}
+    for first_order in (False, True):
+        m = build_method("protomaml", "minilm-block", 384, n_way=5, seed=0, dtype=torch.float64,
+                         first_order=first_order)
+        with torch.no_grad():
+            m.log_lr[1] = math.log(layer_rate) if layer_rate > 0 else -math.inf
+        m.loss(m.cast(batch)).backward()
+        out[first_order] = _body(m).layers[0].attention.self.query.weight.grad.clone()
+    return out[False] - out[True]
+
+
+def test_second_order_through_the_layers_own_step(batch):
+    """The head's step alone makes second- and first-order meta-gradients differ (the head's inner
+    step depends on the layer's features), so that gap is no evidence of second order *through the
+    layer*. This test measures the part of the second-order term that the layer's own inner step adds:
+    the gap with the layer's registered step size minus the gap with the layer's step at 0. The same
+    quantity with both sides at 0 is exactly 0, so the test fails when the layer is not adapted."""
+    m = build_method("protomaml", "minilm-block", 384, n_way=5, seed=0, dtype=torch.float64)
+    rate = m.log_lr.exp()[1].item()
+    assert rate > 0
+    at_rate, at_zero = _second_order_part(batch, rate), _second_order_part(batch, 0.0)
+    assert at_zero.norm() > 0             # the head's step alone: a second-order term, not the layer's
+    assert (_second_order_part(batch, 0.0) - at_zero).norm() == 0   # the measure is 0 without the layer's step
+    through_layer = ((at_rate - at_zero).norm() / at_rate.norm()).item()
+    assert through_layer > 1e-3, f"the layer's own inner step adds no second-order term: {through_layer:.1e}"
 
 
 def test_proto_maml_meta_learns_separate_step_sizes_for_head_and_layer(batch):
