@@ -10,17 +10,27 @@ episode seed 0), so differences are paired; every trained method is trained with
 
 Training: the ``early`` budget (:data:`~metanlp_lite.fewshot.training.STEPS` and
 ``PATIENCE``): meta-val is checked every 20 steps and training stops once 3 checks in a row
-have not beaten the best (at most 200 steps); the best checkpoint is kept. On the Transformer
-layer (``minilm-block``) meta-val episodes have the meta-test's shape, 5-way 1-shot.
+have not beaten the best (at most 200 steps); the best checkpoint is kept. One selection rule for
+every side: meta-val episodes have the meta-test's shape, 5-way 1-shot, for the frozen encoder's
+ProtoNet (``val_shots=(1,)``) as for the Transformer layer (``minilm-block``).
 
 - ``banking77-01`` ... ``banking77-05`` (BANKING77's five published class splits) and
   ``clinc150-domains`` (CLINC150's held-out domains): nearest class mean and notebook 04's
   ProtoNet on frozen embeddings (``minilm``), against ProtoNet with the layer trained
   (``minilm-block``), without and with label names.
+- ``banking77-01-lr``: ProtoNet on the layer with an outer learning rate of 1e-4 instead of
+  3e-5 (seed 0, split 01), to see on meta-val whether a faster rate converges within the cap.
 - ``banking77-01-order``: Proto-MAML whose inner loop adapts the layer (separate, meta-learned
   step sizes for head and layer), first and second order, BANKING77 split 01, without names,
   the first 200 of the 600 episodes, at most 100 steps; the references (nearest class mean,
-  frozen ProtoNet, ProtoNet with the layer trained, trained as above) on the same 200 episodes.
+  frozen ProtoNet, ProtoNet with the layer trained, trained as above) on the same 200 episodes,
+  and ProtoNet with the layer trained for at most 100 steps too (``minilm-block/protonet/cap100``:
+  matched steps); MAML and first-order MAML through the layer (a zero head, two inner steps
+  on head and layer), at most 100 steps too. Each Proto-MAML run also stores the scores of its checkpoints at steps 20 and
+  80 (``at_step``: first and second order compared at the same steps, not only at their kept
+  ones), its meta-learned step sizes (``step_sizes``), and its scores with the layer's step
+  size set to 0 at test time (``no_names_layer_step_0``: the same model and episodes, the head
+  alone adapted): what the layer's inner step changes, paired.
   Proto-MAML adapts the layer per task, so each episode runs its own copy of the layer (about
   10x the cost of ProtoNet's); its five splits are left to the command line.
 
@@ -32,19 +42,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
+import torch
+
 OUT = Path(__file__).resolve().parents[1] / "metanlp_lite" / "results" / "block_results.json"   # package data
 # (encoder, method, overrides, at most this many steps: None for the early budget's)
-MAIN = [("minilm", "ncm", {}, None), ("minilm", "protonet", {}, None), ("minilm-block", "protonet", {}, None)]
-ORDER = MAIN + [("minilm-block", "protomaml", {"first_order": True}, 100),
-                ("minilm-block", "protomaml", {"first_order": False}, 100)]
+# One selection rule on every side: each checkpoint is chosen on 1-shot meta-val episodes (the
+# meta-test's shape), with the same patience and cap; frozen ProtoNet's own default would mix 1 and 5 shots.
+MAIN = [("minilm", "ncm", {}, None), ("minilm", "protonet", {"val_shots": (1,)}, None),
+        ("minilm-block", "protonet", {}, None)]
+ORDER = MAIN + [("minilm-block", "protonet", {}, 100),       # the layer's ProtoNet at Proto-MAML's cap: matched steps
+                ("minilm-block", "protomaml", {"first_order": True}, 100),
+                ("minilm-block", "protomaml", {"first_order": False}, 100),
+                ("minilm-block", "fomaml", {}, 100), ("minilm-block", "maml", {}, 100)]   # MAML through the layer
+# A higher outer learning rate for the layer (3e-5 registered), one seed, split 01: chosen or not on meta-val
+LR_PROBE = [("minilm-block", "protonet", {"lr": 1e-4}, None)]
 
 
-def key(encoder: str, method: str, extra: dict) -> str:
-    """The stored name of a run: ``encoder/method``, ``/2nd`` for second-order Proto-MAML."""
-    return f"{encoder}/{method}" + ("/2nd" if extra.get("first_order") is False else "")
+MATCHED = (20, 80)   # Proto-MAML's checkpoints also scored here: first and second order at the same steps
+
+
+def key(encoder: str, method: str, extra: dict, steps: int | None = None) -> str:
+    """The stored name of a run: ``encoder/method``, ``/2nd`` for second-order Proto-MAML,
+    ``/cap100`` for a ProtoNet capped at another number of steps than the budget's."""
+    return (f"{encoder}/{method}" + ("/2nd" if extra.get("first_order") is False else "")
+            + (f"/cap{steps}" if steps is not None and method == "protonet" else "")
+            + (f"/lr{extra['lr']:g}" if "lr" in extra else ""))
 
 
 def settings() -> list[tuple[str, str, str, list, bool, int]]:
@@ -52,6 +78,7 @@ def settings() -> list[tuple[str, str, str, list, bool, int]]:
     out = [(f"banking77-{s}", "banking77", s, MAIN, True, 600) for s in ("01", "02", "03", "04", "05")]
     out.append(("clinc150-domains", "clinc150", "domains", MAIN, True, 600))
     out.append(("banking77-01-order", "banking77", "01", ORDER, False, 200))
+    out.append(("banking77-01-lr", "banking77", "01", LR_PROBE, False, 600))
     return out
 
 
@@ -74,6 +101,7 @@ def main() -> None:
 
     for name, data, split, methods, with_names, episodes in settings():
         episodes = min(episodes, args.episodes)
+        seeds = args.seeds[:1] if methods is LR_PROBE else args.seeds   # a probe: one seed
         if args.only is not None and name not in args.only:
             continue
         ds = load_intents(data)
@@ -81,16 +109,17 @@ def main() -> None:
         test = {(enc, names): episode_batches(pools[enc]["test"], episodes=episodes, label_names=names, seed=0)
                 for enc in pools for names in ((False, True) if with_names else (False,))}
         entry = results.setdefault(name, {"data": data, "split": split, "budget": "early",
-                                          "episodes": episodes, "seeds": args.seeds, "methods": {}})
+                                          "episodes": episodes, "seeds": seeds, "methods": {}})
         for enc, method, extra, steps in methods:
-            name_m = key(enc, method, extra)
+            name_m = key(enc, method, extra, steps)
             if args.methods is not None and name_m not in args.methods:
                 continue
             runs = {}
-            for seed in (args.seeds if method != "ncm" else [0]):       # nearest class mean has nothing to train
+            for seed in (seeds if method != "ncm" else [0]):       # nearest class mean has nothing to train
                 t = time.perf_counter()
+                snaps = {} if method == "protomaml" else None      # matched steps: Proto-MAML at MATCHED too
                 model, log = train_for(method, enc, pools[enc], budget="early", seed=seed, show_progress=False,
-                                       steps=steps, **extra)
+                                       steps=steps, snapshots=snaps, **extra)
                 run = {"max_steps": STEPS["early"] if steps is None else steps, "best_step": log.best_step,
                        "checked": log.steps, "val": [round(a, 2) for a in log.val_acc],
                        "train_seconds": round(time.perf_counter() - t, 1)}
@@ -98,6 +127,25 @@ def main() -> None:
                     if e == enc:
                         acc = evaluate_batches(model, batches)
                         run["names" if names else "no_names"] = [round(a * 75 / 100) for a in acc.tolist()]
+                if snaps is not None:     # the checkpoints at MATCHED steps, scored on the same episodes
+                    kept = {k: v.clone() for k, v in model.state_dict().items()}
+                    run["at_step"] = {}
+                    for step in MATCHED:
+                        if step in snaps:
+                            model.load_state_dict(snaps[step])
+                            model.float()
+                            run["at_step"][str(step)] = [round(a * 75 / 100) for a in
+                                                         evaluate_batches(model, test[enc, False]).tolist()]
+                    model.load_state_dict(kept)
+                if getattr(model, "log_lr", None) is not None:     # Proto-MAML's meta-learned step sizes
+                    run["step_sizes"] = dict(zip(("head", "layer"), model.log_lr.exp().tolist()))
+                    with torch.no_grad():                          # the same model, its layer not adapted at test time
+                        model.log_lr[1] = -math.inf
+                    for (e, names), batches in test.items():
+                        if e == enc:
+                            acc = evaluate_batches(model, batches)
+                            run[("names" if names else "no_names") + "_layer_step_0"] = [
+                                round(a * 75 / 100) for a in acc.tolist()]
                 run["seconds"] = round(time.perf_counter() - t, 1)
                 runs[str(seed)] = run
                 print(f"{name} {name_m} seed {seed}: " + ", ".join(
