@@ -232,14 +232,14 @@ def test_second_order_through_the_layers_own_step(batch):
     """The head's step alone makes second- and first-order meta-gradients differ (the head's inner
     step depends on the layer's features), so that gap is no evidence of second order *through the
     layer*. This test measures the part of the second-order term that the layer's own inner step adds:
-    the gap with the layer's registered step size minus the gap with the layer's step at 0. The same
-    quantity with both sides at 0 is exactly 0, so the test fails when the layer is not adapted."""
+    the gap with the layer's registered step size minus the gap with the layer's step at 0. With the
+    layer's step size at 0 on both sides this quantity is 0 by construction, so the test cannot pass
+    unless the layer is adapted in the inner loop."""
     m = build_method("protomaml", "minilm-block", 384, n_way=5, seed=0, dtype=torch.float64)
     rate = m.log_lr.exp()[1].item()
     assert rate > 0
     at_rate, at_zero = _second_order_part(batch, rate), _second_order_part(batch, 0.0)
     assert at_zero.norm() > 0             # the head's step alone: a second-order term, not the layer's
-    assert (_second_order_part(batch, 0.0) - at_zero).norm() == 0   # the measure is 0 without the layer's step
     through_layer = ((at_rate - at_zero).norm() / at_rate.norm()).item()
     assert through_layer > 1e-3, f"the layer's own inner step adds no second-order term: {through_layer:.1e}"
 
