@@ -254,3 +254,26 @@ def test_the_fewshot_modules_import_each_other_without_a_cycle():
         ready = [m for m in graph if m not in done and graph[m] <= set(done)]
         assert ready, f"an import cycle among {sorted(set(graph) - set(done))}"
         done += ready
+
+
+def test_finetunes_classifier_lr_moves_only_the_new_classifier_faster():
+    # notebook 05's control on the layer: the pretrained body at the outer rate, the new classifier and its
+    # temperature at classifier_lr; without it, the groups are the base class's (every parameter at lr)
+    plain = build_method("finetune", "minilm", 384, n_classes=7, seed=3, centre=torch.zeros(384))
+    fast = build_method("finetune", "minilm", 384, n_classes=7, seed=3, centre=torch.zeros(384), classifier_lr=1e-3)
+    assert {g["lr"] for g in plain.optimizer_groups(3e-5, 0.0)} == {3e-5}
+    groups = fast.optimizer_groups(3e-5, 0.01)
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in groups}
+    assert by_lr[1e-3] == {id(fast.classifier), id(fast.log_tau)}
+    body = {id(p) for p in fast.body.parameters() if p.requires_grad}
+    assert body and body == {i for g in groups if g["lr"] == 3e-5 for i in {id(p) for p in g["params"]}}
+    assert sum(len(g["params"]) for g in groups) == len(list(fast.meta_parameters()))    # each parameter once
+    # one AdamW step on the same gradients: the classifier moves by ~classifier_lr, the body by ~lr
+    batch = (torch.randn(16, 384, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 7)
+    for m in (plain, fast):
+        opt = torch.optim.AdamW(m.optimizer_groups(3e-5, 0.0), lr=3e-5)
+        before = m.classifier.detach().clone()
+        m.loss(batch).backward()
+        opt.step()
+        m.moved = (m.classifier.detach() - before).abs().max().item()
+    assert fast.moved > 20 * plain.moved

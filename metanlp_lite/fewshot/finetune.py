@@ -11,6 +11,7 @@ hand-made version.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,7 @@ def fit_linear_head(z: Tensor, y: Tensor, W: Tensor, b: Tensor, lr: float, steps
 _HEAD = {"head_lr": 10.0, "head_steps": 30}
 
 
-@register("finetune", column=1, hyperparams={
+@register("finetune", column=1, options=("classifier_lr",), hyperparams={
     "minilm": {"meta_batch": 128, **_HEAD},
     "bow": {"meta_batch": 128, **_HEAD, "lr": 3e-3},
     "minilm-block": {**_HEAD, **BLOCK_HYPERPARAMS},
@@ -63,7 +64,10 @@ class Finetune(Method):
     Pretraining: ordinary cross-entropy over all ``n_classes`` meta-train classes with a
     cosine classifier on ``body``'s features. Test: the body is frozen and a new linear head,
     zero at first, takes ``head_steps`` gradient steps on the support set. ``seed``: of the
-    pretraining classifier's N(0, 0.01^2) weights (the same on every CPU).
+    pretraining classifier's N(0, 0.01^2) weights (the same on every CPU). ``classifier_lr``:
+    the outer rate of the pretraining classifier and its temperature, new parameters that may
+    need a faster one than a pretrained body (None: the body's; notebook 05's control on the
+    Transformer layer gives them 1e-3 against the layer's 3e-5).
     """
 
     name = "finetune"
@@ -71,19 +75,33 @@ class Finetune(Method):
     adapts_body = False
 
     def __init__(self, body: nn.Module, n_classes: int, dim: int, head_lr: float = 1.0,
-                 head_steps: int = 50, tau: float = 10.0, seed: int = 0) -> None:
+                 head_steps: int = 50, tau: float = 10.0, seed: int = 0,
+                 classifier_lr: float | None = None) -> None:
         super().__init__()
         self.body = body
         self.classifier = nn.Parameter(normal((n_classes, dim), 0.01, torch.Generator().manual_seed(seed)))
         self.log_tau = nn.Parameter(torch.tensor(math.log(tau)))
         self.head_lr, self.head_steps = head_lr, head_steps
+        self.classifier_lr = classifier_lr
 
     @classmethod
     def build(cls, spec: BuildSpec) -> Finetune:
         if spec.n_classes < 2:
             raise ValueError(f"finetune pretrains a classifier over the meta-train classes: n_classes must be >= 2, "
                              f"got {spec.n_classes}")
-        return cls(spec.body(), spec.n_classes, spec.dim, spec.hp["head_lr"], spec.hp["head_steps"], seed=spec.seed + 1)
+        return cls(spec.body(), spec.n_classes, spec.dim, spec.hp["head_lr"], spec.hp["head_steps"], seed=spec.seed + 1,
+                   classifier_lr=spec.hp.get("classifier_lr"))
+
+    def optimizer_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+        """The body's groups at ``lr``; the classifier and its temperature at ``classifier_lr``
+        (no weight decay) when one is set."""
+        if self.classifier_lr is None:
+            return super().optimizer_groups(lr, weight_decay)
+        new = (self.classifier, self.log_tau)
+        groups = super().optimizer_groups(lr, weight_decay)
+        for g in groups:
+            g["params"] = [p for p in g["params"] if all(p is not q for q in new)]
+        return [g for g in groups if g["params"]] + [{"params": list(new), "weight_decay": 0.0, "lr": self.classifier_lr}]
 
     def loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
         x, y = batch
