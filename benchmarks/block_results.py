@@ -17,7 +17,10 @@ ProtoNet (``val_shots=(1,)``) as for the Transformer layer (``minilm-block``).
 - ``banking77-01`` ... ``banking77-05`` (BANKING77's five published class splits) and
   ``clinc150-domains`` (CLINC150's held-out domains): nearest class mean and notebook 04's
   ProtoNet on frozen embeddings (``minilm``), against ProtoNet with the layer trained
-  (``minilm-block``), without and with label names.
+  (``minilm-block``), without and with label names; centred nearest class mean (``minilm/centred``:
+  the embeddings minus the split's mean meta-train embedding, no training); and the control without episodes,
+  fine-tuning the layer (``minilm-block/finetune``): ordinary cross-entropy over all meta-train
+  intents, 160 utterances a step (ProtoNet's average), then a fresh head per task.
 - ``banking77-01-lr``: ProtoNet on the layer with an outer learning rate of 1e-4 instead of
   3e-5 (seed 0, split 01), to see on meta-val whether a faster rate converges within the cap.
 - ``banking77-01-order``: Proto-MAML whose inner loop adapts the layer (separate, meta-learned
@@ -53,8 +56,13 @@ OUT = Path(__file__).resolve().parents[1] / "metanlp_lite" / "results" / "block_
 # (encoder, method, overrides, at most this many steps: None for the early budget's)
 # One selection rule on every side: each checkpoint is chosen on 1-shot meta-val episodes (the
 # meta-test's shape), with the same patience and cap; frozen ProtoNet's own default would mix 1 and 5 shots.
-MAIN = [("minilm", "ncm", {}, None), ("minilm", "protonet", {"val_shots": (1,)}, None),
-        ("minilm-block", "protonet", {}, None)]
+MAIN = [("minilm", "ncm", {}, None), ("minilm", "centred", {}, None),   # centred: nothing to train, see CENTRED
+        ("minilm", "protonet", {"val_shots": (1,)}, None),
+        ("minilm-block", "protonet", {}, None),
+        # The control without episodes: the same layer trained by ordinary cross-entropy over all
+        # meta-train intents, as many utterances a step as ProtoNet's (4 tasks of 30 or 50: 160 on
+        # average), the same steps, rate and selection; its new classifier learns at 1e-3 (not tuned).
+        ("minilm-block", "finetune", {"meta_batch": 160, "classifier_lr": 1e-3}, None)]
 ORDER = MAIN + [("minilm-block", "protonet", {}, 100),       # the layer's ProtoNet at Proto-MAML's cap: matched steps
                 ("minilm-block", "protomaml", {"first_order": True}, 100),
                 ("minilm-block", "protomaml", {"first_order": False}, 100),
@@ -62,6 +70,10 @@ ORDER = MAIN + [("minilm-block", "protonet", {}, 100),       # the layer's Proto
 # A higher outer learning rate for the layer (3e-5 registered), one seed, split 01: chosen or not on meta-val
 LR_PROBE = [("minilm-block", "protonet", {"lr": 1e-4}, None)]
 
+
+# "centred": nearest class mean on embeddings minus the split's mean meta-train embedding (notebook 04's
+# training-free bar, and where the layer's ProtoNet starts): no training, one run, scored like nearest class mean.
+CENTRED = "centred"
 
 MATCHED = (20, 80)   # Proto-MAML's checkpoints also scored here: first and second order at the same steps
 
@@ -86,7 +98,8 @@ def settings() -> list[tuple[str, str, str, list, bool, int]]:
 def main() -> None:
     from metanlp_lite.data import load_intents
     from metanlp_lite.fewshot.features import make_pools
-    from metanlp_lite.fewshot.training import episode_batches, evaluate_batches, train_for
+    from metanlp_lite.fewshot.metric import NCM
+    from metanlp_lite.fewshot.training import episode_batches, evaluate_batches, train_for, train_mean
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", default=None, help="setting names (default: all)")
@@ -116,6 +129,22 @@ def main() -> None:
             if args.methods is not None and name_m not in args.methods:
                 continue
             runs = {}
+            if method == CENTRED:     # no training: the episodes of the same seed, on centred embeddings
+                t = time.perf_counter()
+                mu = train_mean(pools[enc]["train"])
+                test_c = pools[enc]["test"]._replace(features=pools[enc]["test"].features - mu,
+                                                     names=pools[enc]["test"].names - mu)
+                run = {}
+                for names in ((False, True) if with_names else (False,)):
+                    batches = episode_batches(test_c, episodes=episodes, label_names=names, seed=0)
+                    run["names" if names else "no_names"] = [round(a * 75 / 100) for a in
+                                                             evaluate_batches(NCM(), batches).tolist()]
+                run["seconds"] = round(time.perf_counter() - t, 1)
+                entry["methods"][name_m] = {"0": run}
+                print(f"{name} {name_m}: " + ", ".join(f"{k} {sum(run[k]) / len(run[k]) * 100 / 75:.2f}"
+                                                      for k in ("no_names", "names") if k in run), flush=True)
+                out.write_text(json.dumps(results, separators=(",", ":")) + "\n")
+                continue
             for seed in (seeds if method != "ncm" else [0]):       # nearest class mean has nothing to train
                 t = time.perf_counter()
                 snaps = {} if method == "protomaml" else None      # matched steps: Proto-MAML at MATCHED too
