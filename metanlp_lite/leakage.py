@@ -1,0 +1,54 @@
+"""Near-duplicates across a class split: meta-test utterances with a twin in meta-train or meta-val.
+
+Two utterances are twins when they have the same words up to case and punctuation
+(:func:`normalised`) or when their sentence embeddings have a cosine of at least ``cut``
+(0.95 by default, notebook 04's test). A twin of another intent is no leak of a class, but a
+learner that trained on it has seen that very sentence; the course rechecks its verdicts
+without the episodes that hold one (notebooks 04 and 05).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["normalised", "twin_rows", "episodes_without"]
+
+
+def normalised(text: str) -> str:
+    """Lower case, punctuation as spaces, single spaces: "Has my top-up gone through?" -> "has my top up gone through"."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def twin_rows(features: Tensor, texts: Sequence[str], test_rows: Tensor, seen_rows: Tensor,
+              cut: float = 0.95, chunk: int = 1024) -> Tensor:
+    """The rows of ``test_rows`` that have a twin among ``seen_rows``: (number of twins,) row indices.
+
+    features: (P, D) embeddings of the whole table; texts: its P utterances; test_rows, seen_rows:
+    1-D row indices into it (meta-test, and meta-train plus meta-val). A twin: the same
+    :func:`normalised` words, or a cosine of at least ``cut``.
+    """
+    if features.dim() != 2 or len(texts) != features.shape[0]:
+        raise ValueError(f"features must be (P, D) with one text a row: got {tuple(features.shape)} and "
+                         f"{len(texts)} texts")
+    if not 0 < cut <= 1:
+        raise ValueError(f"cut is a cosine in (0, 1], got {cut}")
+    test_rows, seen_rows = torch.as_tensor(test_rows).flatten(), torch.as_tensor(seen_rows).flatten()
+    if len(seen_rows) == 0:
+        return test_rows[:0]
+    seen_words = {normalised(texts[r]) for r in seen_rows.tolist()}
+    same_words = torch.tensor([normalised(texts[r]) in seen_words for r in test_rows.tolist()], dtype=torch.bool)
+    unit = F.normalize(features.float(), dim=1)
+    seen = unit[seen_rows]
+    best = torch.cat([(unit[part] @ seen.T).max(1).values for part in test_rows.split(chunk)]) if len(test_rows) \
+        else torch.zeros(0)
+    return test_rows[same_words | (best >= cut)]
+
+
+def episodes_without(support_rows: Tensor, query_rows: Tensor, rows: Tensor) -> Tensor:
+    """Which episodes hold none of ``rows``: (T,) bool. support_rows: (T, N*K), query_rows: (T, N*Q) row indices."""
+    rows = torch.as_tensor(rows)
+    return ~(torch.isin(support_rows, rows).flatten(1).any(1) | torch.isin(query_rows, rows).flatten(1).any(1))

@@ -1,0 +1,37 @@
+"""Near-duplicates across a class split: what counts as a twin, and the episodes left without one."""
+import pytest
+import torch
+
+from metanlp_lite.leakage import episodes_without, normalised, twin_rows
+
+
+def test_normalised_ignores_case_punctuation_and_spaces():
+    assert normalised("Has my top-up  gone through?") == normalised("has my top up gone through") \
+        == "has my top up gone through"
+    assert normalised("is it cloudy today") != normalised("is it sunny today")
+
+
+def test_twins_by_words_or_by_cosine_and_nothing_else():
+    texts = ["Set alarm for 7 am tomorrow", "set alarm for 7 am tomorrow.", "What is my balance?",
+             "How much money do I have", "Play some jazz", "Order a pizza"]
+    features = torch.tensor([[1.0, 0.0], [0.0, 1.0],      # 0 and 1: the same words, orthogonal embeddings
+                             [1.0, 1.0], [1.0, 0.98],    # 2 and 3: other words, cosine 0.9999
+                             [1.0, -1.0], [-1.0, 0.2]])  # 4 and 5: neither
+    test, seen = torch.tensor([0, 2, 4]), torch.tensor([1, 3, 5])
+    assert twin_rows(features, texts, test, seen).tolist() == [0, 2]
+    assert twin_rows(features, texts, test, seen, cut=1.0).tolist() == [0]     # words alone at cut 1
+    assert twin_rows(features, texts, test, seen[:0]).tolist() == []
+
+
+def test_twin_rows_says_what_is_wrong():
+    with pytest.raises(ValueError, match="one text a row"):
+        twin_rows(torch.zeros(3, 2), ["a", "b"], torch.tensor([0]), torch.tensor([1]))
+    with pytest.raises(ValueError, match="cosine"):
+        twin_rows(torch.zeros(2, 2), ["a", "b"], torch.tensor([0]), torch.tensor([1]), cut=1.5)
+
+
+def test_episodes_without_drops_a_twin_in_support_or_query():
+    support = torch.tensor([[0, 1], [2, 3], [4, 5]])
+    query = torch.tensor([[6, 7], [8, 9], [10, 11]])
+    assert episodes_without(support, query, torch.tensor([3, 10])).tolist() == [True, False, False]
+    assert episodes_without(support, query, torch.tensor([], dtype=torch.long)).all()
