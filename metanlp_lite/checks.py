@@ -402,15 +402,14 @@ def check_lora_step(lora_step: Callable[..., tuple[Tensor, Tensor]], seed: int =
 
 
 def reference_masked_mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
-    """The mean of the real tokens' states, L2-normalised: (B, L, D), (B, L) -> (B, D)."""
+    """The real tokens' mean, as :func:`metanlp_lite.transformer.mean_pool`: (B, L, D), (B, L) -> (B, D)."""
     m = mask.to(hidden.dtype).unsqueeze(-1)
-    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-    return pooled / pooled.norm(dim=-1, keepdim=True)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
 def check_masked_mean_pool(masked_mean_pool: Callable[[Tensor, Tensor], Tensor], seed: int = 0) -> None:
-    """``masked_mean_pool(hidden, mask)``: the sentence embedding of sentence-transformers' head,
-    the mean of the real tokens' states (mask 1) divided by its length: (B, L, D), (B, L) -> (B, D)."""
+    """Exercise 11 (notebook 05): ``masked_mean_pool(hidden, mask)``, the mean of the real tokens'
+    states (mask 1), not normalised: (B, L, D), (B, L) -> (B, D)."""
     fb = _Feedback("check_masked_mean_pool")
     g = torch.Generator().manual_seed(seed)
     for b, t, d in ((2, 5, 4), (3, 7, 6), (1, 3, 2)):
@@ -419,19 +418,20 @@ def check_masked_mean_pool(masked_mean_pool: Callable[[Tensor, Tensor], Tensor],
         lengths[0] = max(1, t - 2)                                       # at least one text has padding
         mask = (torch.arange(t)[None, :] < lengths[:, None]).long()
         inputs = f"hidden {tuple(hidden.shape)}, mask {tuple(mask.shape)} with lengths {lengths.tolist()}"
-        got = fb.call(masked_mean_pool, hidden.clone(), mask.clone())
-        expected = reference_masked_mean_pool(hidden, mask)
-        # (dividing by the padded length L instead of the real one passes: the normalisation at the
-        # end removes any positive scale, so only padding in the sum and a missing norm can be told)
-        hint = "sum hidden * mask over the tokens, divide by the number of real tokens, then normalise"
+        got, expected = fb.call(masked_mean_pool, hidden.clone(), mask.clone()), reference_masked_mean_pool(hidden, mask)
+        summed, hint = (hidden * mask[..., None]).sum(1), "sum hidden * mask over the tokens, divide by mask.sum(1)"
         if isinstance(got, Tensor) and got.shape == expected.shape:
             g64 = got.detach().to(DOUBLE)
-            if torch.allclose(g64, F.normalize(hidden.mean(1), dim=-1)):
+            if torch.allclose(g64, hidden.mean(1)):
                 hint = "padding tokens are in your mean: multiply by the mask before summing over the tokens"
-            elif torch.allclose(g64, (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)):
-                hint = "all-MiniLM-L6-v2 normalises its embeddings: divide by the L2 norm at the end"
+            elif torch.allclose(g64, summed / t):
+                hint = "you divided by the padded length L: divide by each text's number of real tokens, mask.sum(1)"
+            elif torch.allclose(g64, summed):
+                hint = "that is the sum: divide it by each text's number of real tokens, mask.sum(1)"
+            elif torch.allclose(g64, F.normalize(expected, dim=-1)):
+                hint = "return the mean itself: the normalisation to unit length comes after, in the next cell"
         fb.tensor(got, expected, inputs, hint)
-    fb.passed("Masked mean over real tokens, then unit length: the encoder's own pooling head.")
+    fb.passed("The mean over the real tokens: the encoder's pooling, before it normalises to unit length.")
 
 
 def check_leave_one_out_labels(leave_one_out_labels: Callable[..., Tensor], seed: int = 0) -> None:

@@ -273,3 +273,43 @@ def test_online_step():
     fails(checks.check_online_step, lambda z, y, W, b, lr, s: (head_step(z, y, W, b, lr, s)[0], b), "wrong b")
     fails(checks.check_online_step, lambda *a: head_step(*a)[0], "a pair")
     fails(checks.check_online_step, not_implemented, "not implemented yet")
+
+
+# --- pooling and low-rank fast weights (notebook 05) -----------------------------------
+def test_masked_mean_pool():
+    from metanlp_lite.transformer import mean_pool
+
+    checks.check_masked_mean_pool(mean_pool)
+
+    def summed(hidden, mask):
+        return (hidden * mask[..., None]).sum(1)
+
+    def padded_length(hidden, mask):
+        return (hidden * mask[..., None]).sum(1) / hidden.shape[1]
+
+    def with_padding(hidden, mask):
+        return hidden.mean(1)
+
+    def normalised_already(hidden, mask):
+        return F.normalize(mean_pool(hidden, mask), dim=-1)
+
+    fails(checks.check_masked_mean_pool, summed, "that is the sum")
+    fails(checks.check_masked_mean_pool, padded_length, "padded length L")
+    fails(checks.check_masked_mean_pool, with_padding, "padding tokens")
+    fails(checks.check_masked_mean_pool, normalised_already, "normalisation")
+
+
+def test_lora_step():
+    def right(A, B, grad_W, lr):
+        return A - lr * B.T @ grad_W, B - lr * grad_W @ A.T
+
+    def uphill(A, B, grad_W, lr):
+        return A + lr * B.T @ grad_W, B + lr * grad_W @ A.T
+
+    def new_b_first(A, B, grad_W, lr):
+        B = B - lr * grad_W @ A.T
+        return A - lr * B.T @ grad_W, B
+
+    checks.check_lora_step(right)
+    fails(checks.check_lora_step, uphill, "DOWNHILL")
+    fails(checks.check_lora_step, new_b_first, "OLD B")
