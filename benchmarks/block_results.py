@@ -21,6 +21,9 @@ ProtoNet (``val_shots=(1,)``) as for the Transformer layer (``minilm-block``).
   the embeddings minus the split's mean meta-train embedding, no training); and the control without episodes,
   fine-tuning the layer (``minilm-block/finetune``): ordinary cross-entropy over all meta-train
   intents, 160 utterances a step (ProtoNet's average), then a fresh head per task.
+- ``banking77-01-long``: ProtoNet on the layer and the layer fine-tuned without episodes, split 01,
+  3 seeds, at most 600 steps (``/cap600``) with the same patience: do the runs that the 200-step cap
+  stopped go on improving, and does either verdict move?
 - ``banking77-01-lr``: ProtoNet on the layer with an outer learning rate of 1e-4 instead of
   3e-5 (seed 0, split 01), to see on meta-val whether a faster rate converges within the cap.
 - ``banking77-01-order``: Proto-MAML whose inner loop adapts the layer (separate, meta-learned
@@ -67,6 +70,10 @@ ORDER = MAIN + [("minilm-block", "protonet", {}, 100),       # the layer's Proto
                 ("minilm-block", "protomaml", {"first_order": True}, 100),
                 ("minilm-block", "protomaml", {"first_order": False}, 100),
                 ("minilm-block", "fomaml", {}, 100), ("minilm-block", "maml", {}, 100)]   # MAML through the layer
+# Longer training, split 01 (whose meta-test the layer's settings did not touch): the layer's ProtoNet and its control
+# without episodes, the same seeds, at most 600 steps instead of 200, the same patience: what more steps buy
+LONG = [("minilm-block", "protonet", {}, 600),
+        ("minilm-block", "finetune", {"meta_batch": 160, "classifier_lr": 1e-3}, 600)]
 # A higher outer learning rate for the layer (3e-5 registered), one seed, split 01: chosen or not on meta-val
 LR_PROBE = [("minilm-block", "protonet", {"lr": 1e-4}, None)]
 
@@ -80,9 +87,9 @@ MATCHED = (20, 80)   # Proto-MAML's checkpoints also scored here: first and seco
 
 def key(encoder: str, method: str, extra: dict, steps: int | None = None) -> str:
     """The stored name of a run: ``encoder/method``, ``/2nd`` for second-order Proto-MAML,
-    ``/cap100`` for a ProtoNet capped at another number of steps than the budget's."""
+    ``/cap100`` for a ProtoNet (or fine-tuning) capped at another number of steps than the budget's."""
     return (f"{encoder}/{method}" + ("/2nd" if extra.get("first_order") is False else "")
-            + (f"/cap{steps}" if steps is not None and method == "protonet" else "")
+            + (f"/cap{steps}" if steps is not None and method in ("protonet", "finetune") else "")
             + (f"/lr{extra['lr']:g}" if "lr" in extra else ""))
 
 
@@ -92,6 +99,7 @@ def settings() -> list[tuple[str, str, str, list, bool, int]]:
     out.append(("clinc150-domains", "clinc150", "domains", MAIN, True, 600))
     out.append(("banking77-01-order", "banking77", "01", ORDER, False, 200))
     out.append(("banking77-01-lr", "banking77", "01", LR_PROBE, False, 600))
+    out.append(("banking77-01-long", "banking77", "01", LONG, True, 600))
     return out
 
 
