@@ -41,10 +41,9 @@ def twin_rows(features: Tensor, texts: Sequence[str], test_rows: Tensor, seen_ro
         return test_rows[:0]
     seen_words = {normalised(texts[r]) for r in seen_rows.tolist()}
     same_words = torch.tensor([normalised(texts[r]) in seen_words for r in test_rows.tolist()], dtype=torch.bool)
-    unit = F.normalize(features.float(), dim=1)
-    seen = unit[seen_rows]
-    best = torch.cat([(unit[part] @ seen.T).max(1).values for part in test_rows.split(chunk)]) if len(test_rows) \
-        else torch.zeros(0)
+    seen = F.normalize(features[seen_rows].float(), dim=1)       # unit rows, only those compared (memory)
+    best = torch.cat([(F.normalize(features[part].float(), dim=1) @ seen.T).max(1).values
+                      for part in test_rows.split(chunk)]) if len(test_rows) else torch.zeros(0)
     return test_rows[same_words | (best >= cut)]
 
 
