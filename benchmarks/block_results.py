@@ -59,13 +59,14 @@ OUT = Path(__file__).resolve().parents[1] / "metanlp_lite" / "results" / "block_
 # (encoder, method, overrides, at most this many steps: None for the early budget's)
 # One selection rule on every side: each checkpoint is chosen on 1-shot meta-val episodes (the
 # meta-test's shape), with the same patience and cap; frozen ProtoNet's own default would mix 1 and 5 shots.
+CONTROL = {"meta_batch": 160, "classifier_lr": 1e-3}    # the layer fine-tuned without episodes (see MAIN)
 MAIN = [("minilm", "ncm", {}, None), ("minilm", "centred", {}, None),   # centred: nothing to train, see CENTRED
         ("minilm", "protonet", {"val_shots": (1,)}, None),
         ("minilm-block", "protonet", {}, None),
         # The control without episodes: the same layer trained by ordinary cross-entropy over all
         # meta-train intents, as many utterances a step as ProtoNet's (4 tasks of 30 or 50: 160 on
         # average), the same steps, rate and selection; its new classifier learns at 1e-3 (not tuned).
-        ("minilm-block", "finetune", {"meta_batch": 160, "classifier_lr": 1e-3}, None)]
+        ("minilm-block", "finetune", CONTROL, None)]
 ORDER = MAIN + [("minilm-block", "protonet", {}, 100),       # the layer's ProtoNet at Proto-MAML's cap: matched steps
                 ("minilm-block", "protomaml", {"first_order": True}, 100),
                 ("minilm-block", "protomaml", {"first_order": False}, 100),
@@ -73,7 +74,7 @@ ORDER = MAIN + [("minilm-block", "protonet", {}, 100),       # the layer's Proto
 # Longer training, split 01 (whose meta-test the layer's settings did not touch): the layer's ProtoNet and its control
 # without episodes, the same seeds, at most 600 steps instead of 200, the same patience: what more steps buy
 LONG = [("minilm-block", "protonet", {}, 600),
-        ("minilm-block", "finetune", {"meta_batch": 160, "classifier_lr": 1e-3}, 600)]
+        ("minilm-block", "finetune", CONTROL, 600)]
 # A higher outer learning rate for the layer (3e-5 registered), one seed, split 01: chosen or not on meta-val
 LR_PROBE = [("minilm-block", "protonet", {"lr": 1e-4}, None)]
 
