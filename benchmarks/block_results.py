@@ -24,7 +24,7 @@ ProtoNet (``val_shots=(1,)``) as for the Transformer layer (``minilm-block``).
 - ``banking77-01-long`` ... ``banking77-05-long`` and ``clinc150-domains-long``: ProtoNet on the
   layer and the layer fine-tuned without episodes, 3 seeds, at most 600 steps (``/cap600``) with the
   same patience: do the runs that the 200-step cap stopped go on improving, and does either verdict
-  move? (About 80 minutes for the six on 2 CPU cores, two processes.)
+  move? (About 50 minutes for the six on 2 CPU cores, as two processes.)
 - ``banking77-01-lr``: ProtoNet on the layer with an outer learning rate of 1e-4 instead of
   3e-5 (seed 0, split 01), to see on meta-val whether a faster rate converges within the cap.
 - ``banking77-01-order``: Proto-MAML whose inner loop adapts the layer (separate, meta-learned
@@ -43,8 +43,9 @@ ProtoNet (``val_shots=(1,)``) as for the Transformer layer (``minilm-block``).
   10x the cost of ProtoNet's); its five splits are left to the command line.
 
 Writes the JSON after every method (each episode's number of correct queries, out of 75, per
-seed), so an interrupted run keeps what it measured. About 90 minutes on 2 CPU cores (two
-processes, ``--only``, share them well).
+seed), so an interrupted run keeps what it measured. About three hours on 2 CPU cores for every
+setting, run as two processes (``--only``; they share the cores well): the five splits and CLINC150
+about 50 minutes, their ``-long`` settings about 50, ``banking77-01-order`` about 75.
 """
 from __future__ import annotations
 
