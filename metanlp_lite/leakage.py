@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["normalised", "twin_rows", "episodes_without"]
+__all__ = ["normalised", "twin_rows", "episodes_without", "twin_free_episodes"]
 
 
 def normalised(text: str) -> str:
@@ -51,3 +51,23 @@ def episodes_without(support_rows: Tensor, query_rows: Tensor, rows: Tensor) -> 
     """Which episodes hold none of ``rows``: (T,) bool. support_rows: (T, N*K), query_rows: (T, N*Q) row indices."""
     rows = torch.as_tensor(rows)
     return ~(torch.isin(support_rows, rows).flatten(1).any(1) | torch.isin(query_rows, rows).flatten(1).any(1))
+
+
+def twin_free_episodes(features: Tensor, texts: Sequence[str], test_rows: Tensor, seen_rows: Tensor,
+                       support_rows: Tensor, query_rows: Tensor,
+                       cuts: Sequence[float] = (0.95,)) -> dict[float, tuple[int, Tensor]]:
+    """The twin check at several cuts: cut -> (how many of ``test_rows`` have a twin, (T,) bool of the
+    episodes that hold none).
+
+    features, texts, test_rows, seen_rows: as for :func:`twin_rows`; support_rows (T, N*K) and
+    query_rows (T, N*Q): the episodes' row indices into the same table. A lower cut finds more
+    twins (template twins, "transfer 20 dollars" beside "transfer 50 dollars"), so it keeps at most
+    the episodes a higher one keeps.
+    """
+    if len(cuts) == 0:
+        raise ValueError("cuts is empty: give at least one cosine, e.g. cuts=(0.95,)")
+    out = {}
+    for cut in cuts:
+        twins = twin_rows(features, texts, test_rows, seen_rows, cut=cut)
+        out[cut] = (len(twins), episodes_without(support_rows, query_rows, twins))
+    return out

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from metanlp_lite.leakage import episodes_without, normalised, twin_rows
+from metanlp_lite.leakage import episodes_without, normalised, twin_free_episodes, twin_rows
 
 
 def test_normalised_ignores_case_punctuation_and_spaces():
@@ -35,3 +35,19 @@ def test_episodes_without_drops_a_twin_in_support_or_query():
     query = torch.tensor([[6, 7], [8, 9], [10, 11]])
     assert episodes_without(support, query, torch.tensor([3, 10])).tolist() == [True, False, False]
     assert episodes_without(support, query, torch.tensor([], dtype=torch.long)).all()
+
+
+def test_twin_free_episodes_at_several_cuts():
+    texts = ["Set alarm for 7 am tomorrow", "set alarm for 7 am tomorrow.", "What is my balance?",
+             "How much money do I have", "Play some jazz", "Order a pizza", "Book a table", "Call mum"]
+    features = torch.tensor([[1.0, 0.0], [0.0, 1.0],      # 0 and 1: the same words
+                             [1.0, 1.0], [1.0, 0.98],    # 2 and 3: cosine 0.9999
+                             [1.0, 0.6], [1.0, 0.45],    # 4 and 5: cosine 0.99: a twin at 0.98, not at 0.995
+                             [1.0, -1.0], [-1.0, 0.2]])  # 6: no twin
+    test, seen = torch.tensor([0, 2, 4, 6]), torch.tensor([1, 3, 5, 7])
+    support, query = torch.tensor([[0], [2], [4], [6]]), torch.tensor([[6], [6], [6], [6]])
+    found = twin_free_episodes(features, texts, test, seen, support, query, cuts=(1.0, 0.995, 0.98))
+    assert {c: (n, k.tolist()) for c, (n, k) in found.items()} == {
+        1.0: (1, [False, True, True, True]), 0.995: (2, [False, False, True, True]), 0.98: (3, [False, False, False, True])}
+    with pytest.raises(ValueError, match="cuts is empty"):
+        twin_free_episodes(features, texts, test, seen, support, query, cuts=())
