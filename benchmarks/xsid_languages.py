@@ -1,27 +1,28 @@
-"""Leave one language out, for every xSID language: notebook 06's table.
+"""Leave one language out, for every xSID language: notebook 06's tables.
 
-    python benchmarks/xsid_languages.py [--seeds 0 1 2] [--inputs both chars minilm] [--jobs 2]
+    python benchmarks/xsid_languages.py [--seeds 0 1 2] [--inputs both chars minilm both-mix both-sup] [--jobs 2]
 
 For each of the 19 languages as the held-out target, and each body (``both``: MiniLM with
 character n-grams, ``chars``: character n-grams from scratch, ``minilm``: an adapter of the
-frozen embedding), meta-trains a Prototypical Network on the other 18 languages with exactly
-notebook 06's call (:func:`metanlp_lite.crosslingual.leave_one_out`: 300 steps, float64 rounded
-to float32 after each step, so a rerun gives the same numbers on any CPU), and scores it on the
-target's meta-test sentences, 600 episodes of 5-way 1-shot and 5-shot with 5 queries per class
-(:func:`~metanlp_lite.crosslingual.evaluate_language`, seed 0: the same episodes for every body).
-Nearest class mean on the frozen encoder is scored on the same episodes, with target and with
-English support.
+frozen embedding) or variant (``both-mix``: ``both`` trained on 1- and 5-shot episodes in turn;
+``both-sup``: ``both`` trained without episodes, by cross-entropy over the 16 intents, the
+control; ``both+frozen``, ``both-sup+frozen``: those scored beside the frozen encoder), meta-trains on the other 18 languages with exactly notebook 06's call
+(:func:`metanlp_lite.crosslingual.leave_one_out`: 300 steps, float64 rounded to float32 after
+each step, so a rerun gives the same numbers on any CPU; the step kept on meta-val), and scores
+it on the target's meta-test sentences, 600 episodes of 5-way K-shot for K = 1, 2, 5 and 10 with 5
+queries per class (:func:`~metanlp_lite.crosslingual.evaluate_language`, seed 0: the same episodes
+for every body). Nearest class mean on the frozen encoder is scored on the same episodes, with
+target and with English support. Meta-train and meta-val hold no near-duplicate of a meta-test
+sentence in any language (:func:`~metanlp_lite.crosslingual.position_split`).
 
-Stores every run's per-episode accuracies (uint8 percent), its chosen step and its time in
-``metanlp_lite/results/xsid_languages.pt``, shipped with the package; notebook 06 reads it
-(:func:`~metanlp_lite.crosslingual.load_language_results`) and retrains one run itself, which
-must give the same accuracies. Written after every run; a rerun keeps what is stored.
-Each run uses one thread; ``--jobs`` runs that many at once. On 2 cores (2026-12-01): 16 minutes
-for seed 0 of the three bodies, 11 more for seeds 1 and 2 of ``both``; the stored runs are those
-(``--seeds 0``, then ``--seeds 1 2 --inputs both``). Since 2026-12-06 the embeddings are computed in
-float64 and rounded (the same on any CPU); nearest class mean was scored again on them
-(``--seeds 0 --inputs both --redo-ncm``), while the bodies' runs are those of 2026-12-01, trained
-on the earlier float32 embeddings (which differ from these by at most 3e-7).
+Stores every run's per-episode accuracies (uint8 percent), its meta-val curve and the kept model's
+meta-val accuracy, its chosen step
+and its time in ``metanlp_lite/results/xsid_languages.pt``, shipped with the package; notebook 06
+reads it (:func:`~metanlp_lite.crosslingual.load_language_results`) and retrains one run itself,
+which must give the same accuracies. Written after every run; a rerun keeps what is stored.
+Each run uses one thread; ``--jobs`` runs that many at once. The stored runs (2026-12-07, seeds
+0, 1 and 2 of every body and variant, 399 runs and nearest class mean) took about an hour on 2 cores (two
+runs at a time, one thread each).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from pathlib import Path
 import torch
 
 OUT = Path(__file__).resolve().parents[1] / "metanlp_lite" / "results" / "xsid_languages.pt"   # package data
-SHOTS = (1, 5)
+SHOTS = (1, 2, 5, 10)
 _CORPUS = None
 
 
@@ -69,14 +70,15 @@ def run_one(job: tuple[str, str, int]) -> tuple[str, dict]:
         return f"ncm/{target}", _accuracies(None, corpus, target, ("target", "en"))
     body, log = leave_one_out(corpus, target, inputs, seed=seed, show_progress=False)
     return f"{inputs}/{target}/{seed}", {**_accuracies(body, corpus, target), "best_step": log.best_step,
-                                         "seconds": log.seconds, "val": log.val}
+                                         "seconds": log.seconds, "val": log.val, "val_kept": log.val_kept}
 
 
 def main() -> None:
-    from metanlp_lite.crosslingual import LANGUAGES, load_language_results
+    from metanlp_lite.crosslingual import LANGUAGES, VARIANTS, load_language_results
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--inputs", nargs="+", default=["both", "chars", "minilm"], choices=["both", "chars", "minilm"])
+    bodies = ["both", "chars", "minilm", *VARIANTS]
+    parser.add_argument("--inputs", nargs="+", default=bodies, choices=bodies)
     parser.add_argument("--languages", nargs="+", default=list(LANGUAGES), choices=list(LANGUAGES))
     parser.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each")
     parser.add_argument("--out", type=Path, default=OUT)

@@ -14,7 +14,12 @@ memory limit) resumes where it stopped when run again. A second prefetch finds e
 one held-out language: how the English tokenizer cuts it and how much of its spelling the other
 languages share, nearest class mean with target-language and with English support, then a body
 meta-trained on the other languages, on the same episodes (``--shots 1 2 3 5 10``: the K-curve;
-``benchmarks/xsid_languages.py`` runs every language).
+``benchmarks/xsid_languages.py`` runs every language). With ``--data mine.csv --target sw`` it runs
+on one's own multilingual intent data instead: a CSV, TSV or JSONL file with the columns ``text``,
+``label`` and ``language``, and optionally ``parallel`` (an id shared by the translations of one
+sentence, kept on one side of the split in every language) and ``split`` (``test`` marks the
+meta-test rows; without it, 30% of the sentences at random); ``--steps`` sets the meta-training
+steps (300). A file or target that cannot give the episodes is a one-line error (exit status 2).
 
 ``python -m metanlp_lite stream --data clinc150`` runs notebook 07's experiment: intents arriving
 one at a time, each learner's hyperparameters chosen on meta-val streams, OML meta-trained, then
@@ -25,6 +30,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .crosslingual import Corpus
 
 
 def prefetch(datasets: list[str], embeddings: bool, states: bool = True, xsid: bool = True) -> None:
@@ -67,27 +76,51 @@ def prefetch(datasets: list[str], embeddings: bool, states: bool = True, xsid: b
                 for code in LANGUAGES:
                     load_intents(f"xsid:{code}")
 
-def languages(target: str, inputs: list[str], seed: int = 0, shots: tuple[int, ...] = (1, 5),
-              episodes: int = 600) -> dict[str, dict[int, float]]:
+def languages(target: str | None, inputs: list[str], seed: int = 0, shots: tuple[int, ...] = (1, 5),
+              episodes: int = 600, data: str | None = None, steps: int = 300) -> dict[str, dict[int, float]]:
     """Notebook 06's leave-one-language-out run for ``target``; prints and returns mean accuracies
-    {setting: {K: %}} (settings: "ncm", "ncm, English support", and each of ``inputs``)."""
+    {setting: {K: %}} (settings: "ncm", "ncm, English support", and each of ``inputs``).
+
+    target: None is gsw (xSID's Swiss German). data: a CSV, TSV or JSONL file of one's own instead
+    of xSID's 19 languages (:func:`~metanlp_lite.crosslingual.corpus_from_file`: columns text,
+    label, language, and optionally parallel and split); ``target`` must then name one of its
+    languages, and "ncm, English support" is run only when every meta-test sentence of ``target``
+    has an English ("en") translation in the file. steps: meta-training steps of each body. Raises
+    ValueError, saying what to change, when the file or ``target`` cannot give 5-way
+    ``max(shots)``-shot episodes with 5 queries.
+    """
     from . import crosslingual as cl
     from .stats import mean_ci95
 
-    corpus = cl.load_corpus()
-    acc = {"ncm": {k: cl.evaluate_language(None, corpus, target, k_shot=k, episodes=episodes) for k in shots},
-           "ncm, English support": {k: cl.evaluate_language(None, corpus, target, k_shot=k, episodes=episodes,
-                                                             support="en") for k in shots}}
+    if data is None:
+        corpus, target = cl.load_corpus(), target or "gsw"
+    else:
+        corpus = cl.corpus_from_file(data)
+        _check_target(corpus, target, max(shots), data)
+    rows = corpus.rows(target).tolist()
+    test_rows = [i for i in rows if corpus.split[i] == "test"]
+    english_support = data is None or all(corpus.language[e] == "en" for e in corpus.english[test_rows].tolist())
+    acc = {"ncm": {k: cl.evaluate_language(None, corpus, target, k_shot=k, episodes=episodes) for k in shots}}
+    if english_support:
+        acc["ncm, English support"] = {k: cl.evaluate_language(None, corpus, target, k_shot=k, episodes=episodes,
+                                                                support="en") for k in shots}
     for name in inputs:
-        body, log = cl.leave_one_out(corpus, target, name, seed=seed)
+        try:
+            body, log = cl.leave_one_out(corpus, target, name, seed=seed, steps=steps)
+        except ValueError as err:
+            if data is None:
+                raise
+            raise ValueError(f"{data}: cannot meta-train without {target}: {str(err).rstrip('.')}. Meta-training "
+                             "draws 5-way 1-shot episodes with 5 queries from the other languages' non-test "
+                             "sentences (three quarters of them; meta-val, the other quarter, 1 + 2 a class): add "
+                             "sentences in the other languages, or fewer of them in split test") from None
         acc[name] = {k: cl.evaluate_language(body, corpus, target, k_shot=k, episodes=episodes) for k in shots}
         print(f"{name}: meta-val {log.val[0]:.1f} -> {max(log.val):.1f} at step {log.best_step}", file=sys.stderr)
     from .text import load_tokenizer
 
-    rows = corpus.rows(target).tolist()
     tok = cl.tokenizer_stats([corpus.texts[i] for i in rows], load_tokenizer())
     train = cl.position_split(corpus)["train"]
-    overlap = cl.char_overlap([corpus.texts[i] for i in rows if corpus.split[i] == "test"],
+    overlap = cl.char_overlap([corpus.texts[i] for i in test_rows],
                               [t for t, lang, e in zip(corpus.texts, corpus.language, corpus.text_en)
                                if lang != target and e in train])
     print(f"{target}: MiniLM's tokenizer: {tok['unk']:.1f}% [UNK] tokens, {tok['unk_words']:.1f}% of words lost to [UNK], "
@@ -100,6 +133,28 @@ def languages(target: str, inputs: list[str], seed: int = 0, shots: tuple[int, .
             cells.append(f"{k}-shot {m:5.1f} ± {h:.1f}" + (f" ({d:+.1f} ± {hd:.1f})" if setting != "ncm" else ""))
         print(f"  {setting:>22}: " + "   ".join(cells))
     return {setting: {k: a.mean().item() for k, a in by_k.items()} for setting, by_k in acc.items()}
+
+
+def _check_target(corpus: Corpus, target: str | None, k_shot: int, data: str, n_way: int = 5,
+                  n_query: int = 5) -> None:
+    """A ValueError that says what to change when ``data``'s ``corpus`` has no language ``target`` (or
+    it is None), or fewer than ``n_way`` classes with ``k_shot + n_query`` meta-test sentences in it."""
+    from collections import Counter
+
+    codes = sorted(set(corpus.language))
+    if target is None:
+        raise ValueError(f"{data}: name the held-out language with --target, one of the file's: {', '.join(codes)}")
+    if target not in codes:
+        raise ValueError(f"{data} has no language {target!r}; its languages are {', '.join(codes)}: "
+                         "name one of them with --target")
+    counts = Counter(int(corpus.labels[i]) for i in corpus.rows(target).tolist() if corpus.split[i] == "test")
+    enough = sum(n >= k_shot + n_query for n in counts.values())
+    if enough < n_way:
+        most = sorted(counts.values(), reverse=True)[n_way - 1] - n_query if len(counts) >= n_way else 0
+        fix = f"lower --shots to at most {most}, or add" if most >= 1 else "add"
+        raise ValueError(f"{data}: {target} has {enough} of its {len(counts)} classes with {k_shot} + {n_query} "
+                         f"labelled meta-test sentences (split test); {n_way}-way {k_shot}-shot episodes with "
+                         f"{n_query} queries need {n_way}: {fix} meta-test sentences in {target}")
 
 
 def stream(data: str = "clinc150", n_streams: int = 20, oml_steps: int = 150, seed: int = 0,
@@ -151,13 +206,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-xsid", action="store_true", help="skip notebook 06's xSID corpus (19 languages)")
     from .xsid import XSID_LANGUAGES
 
-    q = sub.add_parser("languages", help="notebook 06: meta-train on the other xSID languages, test on one")
-    q.add_argument("--target", default="gsw", choices=list(XSID_LANGUAGES), help="the held-out language")
-    q.add_argument("--inputs", nargs="*", default=["both"], choices=["minilm", "chars", "both"],
-                   help="the bodies to meta-train (none: the baselines only)")
+    q = sub.add_parser("languages", help="notebook 06: meta-train on the other xSID languages (or your file's, "
+                                         "--data), test on one")
+    # not choices=: with --data, any language of the file (checked once it is read)
+    q.add_argument("--target", default=None, metavar="LANGUAGE",
+                   help=f"the held-out language: one of xSID's ({', '.join(XSID_LANGUAGES)}; default gsw), or "
+                        "with --data one of the file's")
+    q.add_argument("--data", default=None, metavar="FILE",
+                   help="your own multilingual intent data instead of xSID: a .csv, .tsv or .jsonl file with the "
+                        "columns text, label, language, and optionally parallel (an id shared by the translations "
+                        "of one sentence) and split (test: meta-test; without it, 30%% of the sentences at random)")
+    # the bodies and crosslingual.VARIANTS (a test checks they agree; not imported here, to keep the command fast)
+    q.add_argument("--inputs", nargs="*", default=["both"],
+                   choices=["minilm", "chars", "both", "both-mix", "both-sup", "both+frozen", "both-sup+frozen"],
+                   help="the bodies to meta-train (none: the baselines only); both-mix: trained on 1- and 5-shot "
+                        "episodes in turn; both-sup: the control without episodes; both+frozen, both-sup+frozen: "
+                        "those, scored beside the frozen encoder")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--shots", type=int, nargs="+", default=[1, 5])
     q.add_argument("--episodes", type=int, default=600)
+    q.add_argument("--steps", type=int, default=300, help="meta-training steps of each body")
     r = sub.add_parser("stream", help="notebook 07: intents arriving one at a time; every learner, side by side")
     r.add_argument("--data", default="clinc150", choices=[n for n in DATASETS if ":" not in n])
     r.add_argument("--streams", type=int, default=20, help="stream orders (the intervals are over them)")
@@ -167,7 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prefetch":
         prefetch(args.datasets, not args.no_embeddings, not args.no_token_states, not args.no_xsid)
     elif args.command == "languages":
-        languages(args.target, args.inputs, args.seed, tuple(args.shots), args.episodes)
+        if args.data is None and args.target is not None and args.target not in XSID_LANGUAGES:
+            q.error(f"argument --target: invalid choice: {args.target!r} (choose from "
+                    f"{', '.join(XSID_LANGUAGES)}, or give your own file with --data)")
+        try:
+            languages(args.target, args.inputs, args.seed, tuple(args.shots), args.episodes, args.data,
+                      args.steps)
+        except (ValueError, FileNotFoundError) as err:   # the data or the settings: one line, no traceback
+            q.exit(2, f"{q.prog}: error: {' '.join(str(err).splitlines())}\n")
     elif args.command == "stream":
         stream(args.data, args.streams, args.oml_steps, args.seed)
     return 0

@@ -4,13 +4,10 @@ xSID (:mod:`metanlp_lite.xsid`) has the same utterances in 19 languages and dial
 language can be tested on the *same* sentences, and a sentence can be kept out of training in
 every language at once. Here:
 
-- :func:`load_corpus`: every language's rows in one table (Norwegian: its Bokmål version), with
-  frozen MiniLM embeddings, hashed character n-grams of any script, and for each row the row of
-  its English original (:class:`Corpus`);
-- :func:`position_split`: the parallel sentences (keyed by their English text) of meta-training,
-  meta-validation and meta-testing, disjoint: meta-test is every sentence of xSID's test files,
-  in every language; the other two share out the rest (:func:`part_labels` turns a part and a set
-  of languages into labels, -1 elsewhere);
+- :func:`load_corpus`, :func:`position_split`, :func:`part_labels` (from
+  :mod:`metanlp_lite.multilingual`, re-exported here): the languages in one table, and the split
+  that keeps every meta-test sentence, and every near-duplicate of one, out of training in every
+  language;
 - :class:`LanguageEpisodes`: N-way K-shot episodes drawn within one language at a time;
 - :class:`LanguageBody`: what is meta-learned across languages: an adapter of the MiniLM
   embedding, a character n-gram encoder from scratch, or both together;
@@ -24,7 +21,6 @@ every language at once. Here:
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -35,119 +31,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .episodes import EpisodeSampler, TaskBatch
-from .fewshot.features import ANY_WORD, HashedNgrams
+from .fewshot.features import ANY_WORD
 from .fewshot.metric import ncm_logits, prototypes
 from .reproducible import init_linear_, normal, train_keeping_best
 from .stats import accuracy
-from .xsid import XSID_INTENTS, XSID_LANGUAGES
+from .xsid import XSID_INTENTS
 
 __all__ = ["LANGUAGES", "CHAR_BUCKETS", "Corpus", "load_corpus", "position_split", "part_labels", "LanguageEpisodes",
+           "WithFrozen", "meta_val_episodes", "VARIANTS", "OBJECTIVES",
            "LanguageBody", "encode", "reembed", "MetaTrainLog", "meta_train", "leave_one_out", "evaluate_language",
            "RESULTS", "load_language_results", "tokenizer_stats",
-           "char_grams", "char_overlap"]
+           "char_grams", "char_overlap", "corpus_from_file"]
 
-LANGUAGES: tuple[str, ...] = tuple(XSID_LANGUAGES)   # the 19 codes, "ar" ... "zh"
-CHAR_BUCKETS = 4096          # hashed n-grams: word unigrams and bigrams, character 2- to 4-grams
-
-
-class Corpus(NamedTuple):
-    """xSID's languages in one table of P rows (one utterance each).
-
-    texts, language (code), split ("valid"/"test", xSID's file), text_en (the English sentence
-    it translates: the parallel key): P values each. labels: (P,) intent id, an index of
-    ``class_names`` (:data:`~metanlp_lite.xsid.XSID_INTENTS`). english: (P,) the row of the
-    English original (the English row of the same split and position; English rows point to
-    themselves). minilm: (P, 384) frozen, L2-normalised embeddings. chars: hashed n-grams of
-    the texts, any script (:class:`~metanlp_lite.fewshot.features.HashedNgrams`, ``ids`` (P, W)).
-    """
-
-    texts: list[str]
-    labels: Tensor
-    language: list[str]
-    split: list[str]
-    text_en: list[str]
-    english: Tensor
-    class_names: list[str]
-    minilm: Tensor
-    chars: HashedNgrams
-
-    def rows(self, language: str) -> Tensor:
-        """The rows of one language: (n,) long."""
-        return torch.tensor([i for i, lang in enumerate(self.language) if lang == language], dtype=torch.long)
-
-
-def load_corpus(languages: Sequence[str] = LANGUAGES, *, data_dir: Any = None, show_progress: bool = True) -> Corpus:
-    """Every language's utterances (Norwegian: Bokmål only, its 800 of 8,799), English first.
-
-    English is always loaded: each row points to its English original. The MiniLM embeddings
-    come from the cache that ``python -m metanlp_lite prefetch`` fills (about 1.5 minutes of
-    encoding for the 14,800 texts on 2 cores otherwise).
-    """
-    from .data import load_intents
-    from .text import embed
-
-    unknown = [code for code in languages if code not in XSID_LANGUAGES]
-    if unknown:
-        raise ValueError(f"unknown xSID language(s) {unknown}: use codes of {', '.join(XSID_LANGUAGES)}")
-    codes = ["en"] + [code for code in dict.fromkeys(languages) if code != "en"]
-    texts, labels, language, split, text_en, positions = [], [], [], [], [], []
-    for code in codes:
-        ds = load_intents(f"xsid:{code}", data_dir=data_dir)[:]      # {column: list}: fast to walk
-        keep = [d == "B" for d in ds["dialect"]] if code == "no" else [True] * len(ds["text"])
-        for k, t, y, s, p, e in zip(keep, ds["text"], ds["label"], ds["split"], ds["position"], ds["text_en"]):
-            if k:
-                texts.append(t), labels.append(y), language.append(code), split.append(s), text_en.append(e)
-                positions.append((s, p))
-    english_row = {sp: i for i, (sp, lang) in enumerate(zip(positions, language)) if lang == "en"}
-    english = torch.tensor([english_row[sp] for sp in positions], dtype=torch.long)
-    minilm = embed(texts, show_progress=show_progress)
-    chars = HashedNgrams(texts, CHAR_BUCKETS, (1, 2), (2, 3, 4), any_script=True, dtype=torch.float64)
-    return Corpus(texts, torch.tensor(labels, dtype=torch.long), language, split, text_en, english,
-                  list(XSID_INTENTS), minilm, chars)
-
-
-def reembed(corpus: Corpus, model_id: str, batch_size: int = 64, show_progress: bool = True) -> Corpus:
-    """``corpus`` with its embeddings (the ``minilm`` column) replaced by those of another sentence
-    encoder from the Hugging Face hub, L2-normalised, e.g. the multilingual
-    ``"sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"`` (384-d, like MiniLM, so every
-    :class:`LanguageBody` fits it). An optional online path: not cached, and notebook 06's results
-    do not use it. Raises RuntimeError, saying so, when the model cannot be loaded (offline)."""
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        model = SentenceTransformer(model_id, device="cpu")
-    except Exception as err:
-        raise RuntimeError(f"could not load the sentence encoder {model_id!r} from the Hugging Face hub "
-                           f"({type(err).__name__}: {err}). This optional path needs network access; notebook "
-                           "06's results use all-MiniLM-L6-v2, which works offline.") from None
-    vectors = model.encode(list(corpus.texts), batch_size=batch_size, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=show_progress)
-    return corpus._replace(minilm=torch.from_numpy(vectors).float())
-
-
-def position_split(corpus: Corpus, val_fraction: float = 0.25, seed: int = 0) -> dict[str, set[str]]:
-    """The parallel sentences, by English text, of ``"train"``, ``"val"`` and ``"test"`` (disjoint).
-
-    test: every sentence of xSID's test files (500; 451 distinct English texts). train and val: the valid files' sentences
-    whose English text is not also a test sentence ("Show all alarms" is in both), shared out at
-    random (``val_fraction`` to val). Keyed by the English text, so that a sentence English
-    repeats is in one part only, in every language.
-    """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    test = {e for e, s in zip(corpus.text_en, corpus.split) if s == "test"}
-    rest = sorted({e for e in corpus.text_en if e not in test})
-    random.Random(seed).shuffle(rest)
-    n_val = round(val_fraction * len(rest))
-    return {"train": set(rest[n_val:]), "val": set(rest[:n_val]), "test": test}
-
-
-def part_labels(corpus: Corpus, languages: Sequence[str], sentences: set[str]) -> Tensor:
-    """(P,) labels of the rows in ``languages`` whose English text is in ``sentences``; -1 elsewhere.
-
-    An :class:`~metanlp_lite.episodes.EpisodeSampler` over these labels never draws a -1 row."""
-    keep = torch.tensor([lang in set(languages) and e in sentences for lang, e in zip(corpus.language, corpus.text_en)])
-    return torch.where(keep, corpus.labels, torch.full_like(corpus.labels, -1))
+from .multilingual import (CHAR_BUCKETS, LANGUAGES, Corpus, corpus_from_file, load_corpus, part_labels,
+                           position_split, reembed)
 
 
 def _sampler(labels: Tensor, language: Sequence[str], code: str, n_way: int, k_shot: int, n_query: int,
@@ -263,55 +160,129 @@ def _episode_accuracy(body: LanguageBody | None, corpus: Corpus, idx: TaskBatch,
 
 class MetaTrainLog(NamedTuple):
     """checked: the steps at which meta-val was scored; val: its accuracy there (percent); losses:
-    one per step; best_step: the step kept; seconds: the wall time of training."""
+    one per step; best_step: the step kept; seconds: the wall time of training; val_kept: the
+    meta-val accuracy of the model :func:`leave_one_out` returns (None from :func:`meta_train`)."""
 
     checked: list[int]
     val: list[float]
     losses: list[float]
     best_step: int
     seconds: float
+    val_kept: float | None = None
+
+
+OBJECTIVES = ("protonet", "supervised")
+
+
+def meta_val_episodes(corpus: Corpus, val: Tensor, *, n_way: int = 5, k_shot: int = 1, val_query: int = 2,
+                      episodes: int = 200, seed: int = 0) -> TaskBatch:
+    """The meta-val episodes :func:`meta_train` scores (row indices: support (T, N*K), query (T, N*Q)),
+    drawn within the training languages from ``val`` (:func:`part_labels`) with seed + 1."""
+    return LanguageEpisodes(val, corpus.language, n_way, k_shot, val_query, seed=seed + 1).sample_indices(episodes)[0]
+
+
+class WithFrozen(nn.Module):
+    """A meta-trained body beside the frozen encoder it started from: z = [e, f(x)] / sqrt(2) (..., 768).
+
+    Nearest class mean by cosine on z adds the frozen encoder's similarity to the body's, so the
+    frozen prototypes keep half the vote: a fallback the body can only add to. x, ids, weights:
+    as :meth:`LanguageBody.forward`; no parameters of its own."""
+
+    def __init__(self, body: LanguageBody) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: Tensor, ids: Tensor, weights: Tensor) -> Tensor:
+        return torch.cat([F.normalize(x, dim=-1), self.body(x, ids, weights)], -1) / math.sqrt(2)
 
 
 def meta_train(body: LanguageBody, corpus: Corpus, train: Tensor, val: Tensor, *, steps: int = 300,
-               meta_batch: int = 16, n_way: int = 5, k_shot: int = 1, n_query: int = 5, lr: float = 1e-3,
-               weight_decay: float = 1e-2, eval_every: int = 50, val_episodes: int = 200, seed: int = 0,
-               show_progress: bool = True, desc: str = "meta-training") -> MetaTrainLog:
+               meta_batch: int = 16, n_way: int = 5, k_shot: int = 1, n_query: int = 5,
+               train_shots: Sequence[int] | None = None, objective: str = "protonet", lr: float = 1e-3,
+               weight_decay: float = 1e-2, eval_every: int = 50, val_episodes: int = 200, val_query: int = 2,
+               seed: int = 0, show_progress: bool = True, desc: str = "meta-training") -> MetaTrainLog:
     """Meta-train ``body`` as a Prototypical Network on episodes of the training languages.
 
     train, val: (P,) labels from :func:`part_labels` (the training languages' meta-train and
     meta-val sentences). Each step: ``meta_batch`` episodes, each within one language; the loss
-    is cross-entropy of ``tau * cos(z_query, prototype)``; one AdamW step. The body trains in
-    float64 with its parameters rounded to float32 after each step (the same network on any CPU:
-    :mod:`metanlp_lite.reproducible`), and stays float64 (holding float32 numbers). Every ``eval_every`` steps (and at step 0) nearest class
-    mean on the body is scored on the same ``val_episodes`` meta-val episodes; the best step is kept.
+    is cross-entropy of ``tau * cos(z_query, prototype)``; one AdamW step. ``train_shots``: the K
+    of the training episodes, one value a step in turn (``(1, 5)``: 1-shot, then 5-shot, ...);
+    default ``(k_shot,)``. The body trains in float64 with its parameters rounded to float32 after
+    each step (the same network on any CPU: :mod:`metanlp_lite.reproducible`), and stays float64
+    (holding float32 numbers). Every ``eval_every`` steps (and at step 0) nearest class mean on the
+    body is scored on the same ``val_episodes`` meta-val episodes, N-way K-shot with ``val_query``
+    queries per class (2: the meta-val sentences are few, 53 English sentences over 16 intents, and
+    an intent enters an episode only with K + Q of them); the best step is kept.
+
+    ``objective="supervised"``: the control without episodes. The same number of utterances a step
+    (``meta_batch * n_way * (k_shot + n_query)``), drawn at random from every training row, and the
+    cross-entropy of ``tau * cos(z, w_c)`` over all the intents, with one learned vector w_c per
+    intent (dropped after training); the same selection on the same meta-val episodes.
     """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    shots = tuple(train_shots) if train_shots is not None else (k_shot,)
+    if not shots or min(shots) < 1:
+        raise ValueError(f"train_shots must be positive numbers of examples per class, got {train_shots!r}")
     start = time.perf_counter()
-    episodes = LanguageEpisodes(train, corpus.language, n_way, k_shot, n_query, seed=seed)
-    val_idx, _ = LanguageEpisodes(val, corpus.language, n_way, k_shot, n_query, seed=seed + 1).sample_indices(val_episodes)
+    episodes = {k: LanguageEpisodes(train, corpus.language, n_way, k, n_query, seed=seed + 7 * i)
+                for i, k in enumerate(dict.fromkeys(shots))}
+    val_idx = meta_val_episodes(corpus, val, n_way=n_way, k_shot=k_shot, val_query=val_query, episodes=val_episodes,
+                                seed=seed)
     body.double()
-    opt = torch.optim.AdamW(body.parameters(), lr=lr, weight_decay=weight_decay)
+    model = nn.ModuleDict({"body": body})
+    if objective == "supervised":
+        model["head"] = nn.Linear(body.W2.out_features, len(corpus.class_names), bias=False).double()
+        init_linear_(model["head"], seed + 5)
+        rows = torch.nonzero(train >= 0).flatten()
+        draws = torch.Generator().manual_seed(seed)
+        per_step = meta_batch * n_way * (k_shot + n_query)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    step = [0]
 
     def score() -> float:
         return _episode_accuracy(body, corpus, val_idx).mean().item()
 
     def loss_fn() -> Tensor:
-        idx, _ = episodes.sample_indices(meta_batch)
+        k = shots[step[0] % len(shots)]
+        step[0] += 1
+        if objective == "supervised":
+            batch = rows[torch.randint(len(rows), (per_step,), generator=draws)]
+            z, w = encode(body, corpus, batch), F.normalize(model["head"].weight, dim=-1)
+            return F.cross_entropy(body.log_tau.exp() * z @ w.T, train[batch])
+        idx, _ = episodes[k].sample_indices(meta_batch)
         zs, zq = encode(body, corpus, idx.support_x), encode(body, corpus, idx.query_x)
         logits = body.log_tau.exp() * ncm_logits(zq, prototypes(zs, idx.support_y, n_way))
         return F.cross_entropy(logits.flatten(0, 1), idx.query_y.flatten())
 
-    checked, accs, losses, best_step = train_keeping_best(body, opt, loss_fn, score, steps=steps, eval_every=eval_every,
+    checked, accs, losses, best_step = train_keeping_best(model, opt, loss_fn, score, steps=steps, eval_every=eval_every,
                                                           desc=desc, show_progress=show_progress)
     return MetaTrainLog(checked, accs, losses, best_step, time.perf_counter() - start)
 
 
+# The variants benchmarks/xsid_languages.py stores beside the three bodies: name -> (body, meta_train options)
+# (a name ending in "+frozen": that model, trained as usual, then scored beside the frozen encoder, :class:`WithFrozen`)
+VARIANTS = {"both-mix": ("both", {"train_shots": (1, 5)}), "both-sup": ("both", {"objective": "supervised"}),
+            "both+frozen": ("both", {}), "both-sup+frozen": ("both", {"objective": "supervised"})}
+
+
 def leave_one_out(corpus: Corpus, target: str, inputs: str = "both", *, seed: int = 0, steps: int = 300,
-                  show_progress: bool = True) -> tuple[LanguageBody, MetaTrainLog]:
+                  show_progress: bool = True, **options: Any) -> tuple[nn.Module, MetaTrainLog]:
     """Meta-train a :class:`LanguageBody` for held-out ``target``: on every other language's
     meta-train sentences, choosing the step on their meta-val sentences (:func:`position_split`,
     seed 0). ``target`` is never seen, nor is any meta-test sentence in any language.
-    ``seed``: the body's initialisation and the episodes. Notebook 06 and
-    ``benchmarks/xsid_languages.py`` both call this."""
+    ``seed``: the body's initialisation and the episodes. ``inputs``: a body ("minilm", "chars",
+    "both") or one of :data:`VARIANTS` ("both-mix": trained on 1- and 5-shot episodes in turn;
+    "both-sup": the control without episodes; "both+frozen", "both-sup+frozen": those returned
+    inside :class:`WithFrozen`); ``options`` go to :func:`meta_train`. The log's ``val_kept`` is the
+    meta-val accuracy of the model returned. Notebook 06 and ``benchmarks/xsid_languages.py`` both
+    call this."""
+    name = inputs
+    if inputs not in ("minilm", "chars", "both", *VARIANTS):
+        raise ValueError(f"inputs must be a body ('minilm', 'chars', 'both') or a variant {tuple(VARIANTS)}, got {inputs!r}")
+    if inputs in VARIANTS:
+        inputs, variant = VARIANTS[inputs]
+        options = {**variant, **options}
     others = [code for code in dict.fromkeys(corpus.language) if code != target]
     if len(others) == len(set(corpus.language)):
         raise ValueError(f"{target!r} is not in the corpus: load_corpus(languages) with it")
@@ -319,8 +290,10 @@ def leave_one_out(corpus: Corpus, target: str, inputs: str = "both", *, seed: in
     train, val = part_labels(corpus, others, parts["train"]), part_labels(corpus, others, parts["val"])
     body = LanguageBody(inputs, seed=seed)
     log = meta_train(body, corpus, train, val, steps=steps, seed=seed, show_progress=show_progress,
-                     desc=f"meta-training ({inputs}) without {target}")
-    return body, log
+                     desc=f"meta-training ({inputs}) without {target}", **options)
+    model: nn.Module = WithFrozen(body) if name.endswith("+frozen") else body
+    val_kept = _episode_accuracy(model, corpus, meta_val_episodes(corpus, val, seed=seed)).mean().item()
+    return model, log._replace(val_kept=val_kept)
 
 
 def evaluate_language(body: LanguageBody | None, corpus: Corpus, language: str, *, k_shot: int = 1,
@@ -356,9 +329,10 @@ RESULTS = "xsid_languages.pt"   # benchmarks/xsid_languages.py's runs, shipped i
 def load_language_results(path: Any = None) -> dict[str, Any]:
     """The stored leave-one-language-out runs of ``benchmarks/xsid_languages.py``.
 
-    ``{"config": {...}, "runs": {"both/gsw/0": {"k1": (600,) uint8, "k5": ..., "best_step": int,
-    "seconds": float, "val": [...]}, "ncm/gsw": {"k1": ..., "k5": ..., "en1": ...}, ...}}``: per-episode
-    accuracies in percent on :func:`evaluate_language`'s episodes (seed 0, 5 queries per class).
+    ``{"config": {...}, "runs": {"both/gsw/0": {"k1": (600,) uint8, "k2", "k5", "k10": ..., "best_step":
+    int, "seconds": float, "val": [...]}, "ncm/gsw": {"k1": ..., "k10": ..., "en1": ...}, ...}}``:
+    per-episode accuracies in percent on :func:`evaluate_language`'s episodes (seed 0, 5 queries per
+    class), for the bodies "minilm", "chars", "both" and the :data:`VARIANTS`, seeds 0, 1 and 2.
     """
     from importlib.resources import files
     from pathlib import Path

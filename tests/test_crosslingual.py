@@ -8,6 +8,7 @@ import torch
 
 from metanlp_lite import crosslingual as cl
 from metanlp_lite.fewshot.features import HashedNgrams, ngrams
+from metanlp_lite.leakage import normalised, twin_rows
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +36,26 @@ def test_position_split_keeps_meta_test_sentences_out_of_training(corpus):
     assert parts["test"] == test_rows and len(parts["test"]) == 451        # 500 sentences, 49 repeated texts
     assert "Show all alarms" in parts["test"]                              # in both files: meta-test only
     assert len(parts["val"]) == round(0.25 * (len(parts["train"]) + len(parts["val"])))
+    assert not (parts["train"] | parts["val"] | parts["test"]) & parts["dropped"]
     assert cl.position_split(corpus, seed=1)["val"] != parts["val"]
     with pytest.raises(ValueError, match="val_fraction"):
         cl.position_split(corpus, val_fraction=1.0)
+
+
+def test_no_meta_test_sentence_has_a_near_duplicate_in_training_or_validation():
+    full = cl.load_corpus(show_progress=False)                  # all 19 languages
+    parts = cl.position_split(full)
+    seen = parts["train"] | parts["val"]
+    for code in cl.LANGUAGES:                                   # the same words, up to case and punctuation
+        words = {part: {normalised(t) for t, lang, e in zip(full.texts, full.language, full.text_en)
+                        if lang == code and e in keys} for part, keys in (("test", parts["test"]), ("seen", seen))}
+        assert not words["test"] & words["seen"], f"{code}: {sorted(words['test'] & words['seen'])[:3]}"
+    english = {e: r for e, r in zip(full.text_en, full.english.tolist())}
+    rows = lambda keys: torch.tensor([english[e] for e in sorted(keys)])
+    assert len(twin_rows(full.minilm, full.texts, rows(seen), rows(parts["test"]))) == 0      # nor a cosine of 0.95
+    # what the exact English strings missed: case and punctuation, a translation, a space
+    assert {"Is it cloudy today?", "Set alarm for 7 am tomorrow", "Set alarm for 5am"} <= parts["dropped"]
+    assert len(parts["dropped"]) == 37 and len(seen) == 211
 
 
 def test_part_labels_and_language_episodes(corpus):
@@ -136,11 +154,49 @@ def test_meta_training_improves_meta_val_and_keeps_the_best_step(corpus):
     assert body.W2.weight.abs().sum() > 0
     assert all(torch.equal(p, p.float().double()) for p in body.parameters())   # float32 numbers, held in float64
     # the body returned is the kept step's: it scores log.val there on the same meta-val episodes
-    idx, _ = cl.LanguageEpisodes(val, corpus.language, 5, 1, 5, seed=1).sample_indices(100)
+    idx, _ = cl.LanguageEpisodes(val, corpus.language, 5, 1, 2, seed=1).sample_indices(100)     # 2 queries: val_query
     assert cl._episode_accuracy(body, corpus, idx).mean().item() == max(log.val)
     again = cl.LanguageBody("both")
     log2 = cl.meta_train(again, corpus, train, val, steps=40, eval_every=20, val_episodes=100, show_progress=False)
     assert log2.val == log.val and all(torch.equal(p, q) for p, q in zip(body.parameters(), again.parameters()))
+
+
+def test_mixed_shots_and_the_supervised_control(corpus, monkeypatch):
+    parts = cl.position_split(corpus)
+    train = cl.part_labels(corpus, ["de", "en"], parts["train"])
+    val = cl.part_labels(corpus, ["de", "en"], parts["val"])
+    run = lambda **kw: cl.meta_train(cl.LanguageBody("both"), corpus, train, val, steps=4, eval_every=2,
+                                     val_episodes=20, show_progress=False, **kw)
+    one, mixed = run(), run(train_shots=(1, 5))
+    assert one.losses[0] == mixed.losses[0] and one.losses[1] != mixed.losses[1]     # step 2: a 5-shot batch
+    supervised = run(objective="supervised")
+    assert supervised.checked == [0, 2, 4] and supervised.losses[0] > 2.0              # ~ln 16 over 16 intents
+    assert supervised.val[0] == one.val[0]                                             # the same meta-val episodes
+    with pytest.raises(ValueError, match="objective"):
+        run(objective="maml")
+    with pytest.raises(ValueError, match="train_shots"):
+        run(train_shots=(0, 5))
+    seen = {}
+    monkeypatch.setattr(cl, "meta_train", lambda body, *a, **kw: seen.update(inputs=body.inputs, **kw)
+                        or cl.MetaTrainLog([0], [0.0], [], 0, 0.0))
+    cl.leave_one_out(corpus, "gsw", "both-mix")
+    assert seen["inputs"] == "both" and seen["train_shots"] == (1, 5)
+    cl.leave_one_out(corpus, "gsw", "both-sup")
+    assert seen["objective"] == "supervised"
+    model, log = cl.leave_one_out(corpus, "gsw", "both+frozen")
+    assert isinstance(model, cl.WithFrozen) and model.body.inputs == "both" and log.val_kept is not None
+
+
+def test_with_frozen_adds_the_frozen_similarity(corpus):
+    body = cl.LanguageBody("both")                     # at its start (W2 = 0) the body is the frozen encoder
+    rows = torch.arange(12)
+    z = cl.encode(cl.WithFrozen(body), corpus, rows)
+    assert z.shape == (12, 768) and torch.allclose(z.norm(dim=-1), torch.ones(12, dtype=z.dtype))
+    x = cl.encode(None, corpus, rows)
+    assert torch.allclose(z @ z.T, x @ x.T)            # so nearest class mean scores exactly as on the frozen encoder
+    for k in (1, 5):
+        assert torch.equal(cl.evaluate_language(cl.WithFrozen(body), corpus, "gsw", k_shot=k, episodes=50),
+                           cl.evaluate_language(None, corpus, "gsw", k_shot=k, episodes=50))
 
 
 def test_ngrams_read_any_script():
@@ -181,9 +237,10 @@ def test_the_shipped_runs_cover_every_language():
     runs = stored["runs"]
     for code in cl.LANGUAGES:
         assert runs[f"ncm/{code}"]["k1"].shape == (600,) and runs[f"ncm/{code}"]["en1"].dtype == torch.uint8
-        for key in [f"both/{code}/{s}" for s in (0, 1, 2)] + [f"{i}/{code}/0" for i in ("chars", "minilm")]:
+        for key in [f"{i}/{code}/{s}" for s in (0, 1, 2) for i in ("both", "chars", "minilm", *cl.VARIANTS)]:
             run = runs[key]
-            assert run["k1"].shape == run["k5"].shape == (600,) and 0 <= run["best_step"] <= stored["config"]["steps"]
+            assert all(run[f"k{k}"].shape == (600,) for k in (1, 2, 5, 10)), key
+            assert 0 <= run["best_step"] <= stored["config"]["steps"] and len(run["val"]) == 7
     assert float(runs["both/gsw/0"]["k1"].float().mean()) > float(runs["ncm/gsw"]["k1"].float().mean())
     with pytest.raises(FileNotFoundError, match="benchmarks/xsid_languages.py"):
         cl.load_language_results("/nonexistent/runs.pt")
@@ -227,3 +284,8 @@ def test_the_command_line_runs_one_held_out_language(capsys):
     assert "gsw: MiniLM's tokenizer: 0.0% [UNK] tokens" in out and "of its character trigrams occur" in out
     with pytest.raises(SystemExit):
         main(["languages", "--target", "xx"])
+    with pytest.raises(SystemExit):                      # every body and variant is a choice, nothing else
+        main(["languages", "--inputs", "both-maml"])
+    import metanlp_lite.__main__ as cli
+    import inspect
+    assert all(f'"{v}"' in inspect.getsource(cli) for v in cl.VARIANTS)
