@@ -64,6 +64,8 @@ OUT = Path(__file__).resolve().parents[1] / "metanlp_lite" / "results" / "block_
 CONTROL = {"meta_batch": 160, "classifier_lr": 1e-3}    # the layer fine-tuned without episodes (see MAIN)
 MAIN = [("minilm", "ncm", {}, None), ("minilm", "centred", {}, None),   # centred: nothing to train, see CENTRED
         ("minilm", "protonet", {"val_shots": (1,)}, None),
+        # frozen ProtoNet on the layer's episodes too: 4 a step, 5 queries a class (its own: 16 of 15)
+        ("minilm", "protonet", {"val_shots": (1,), "meta_batch": 4, "train_queries": 5}, None),
         ("minilm-block", "protonet", {}, None),
         # The control without episodes: the same layer trained by ordinary cross-entropy over all
         # meta-train intents, as many utterances a step as ProtoNet's (4 tasks of 30 or 50: 160 on
@@ -72,7 +74,8 @@ MAIN = [("minilm", "ncm", {}, None), ("minilm", "centred", {}, None),   # centre
 ORDER = MAIN + [("minilm-block", "protonet", {}, 100),       # the layer's ProtoNet at Proto-MAML's cap: matched steps
                 ("minilm-block", "protomaml", {"first_order": True}, 100),
                 ("minilm-block", "protomaml", {"first_order": False}, 100),
-                ("minilm-block", "fomaml", {}, 100), ("minilm-block", "maml", {}, 100)]   # MAML through the layer
+                ("minilm-block", "fomaml", {}, 100), ("minilm-block", "maml", {}, 100),   # MAML through the layer
+                ("minilm-block", "finetune", CONTROL, 100)]   # the control without episodes at the same cap
 # Longer training on every split and CLINC150: the layer's ProtoNet and its control without episodes, the same
 # seeds, at most 600 steps instead of 200, the same patience: the runs that the 200-step cap stopped go on
 LONG = [("minilm-block", "protonet", {}, 600),
@@ -93,7 +96,8 @@ def key(encoder: str, method: str, extra: dict, steps: int | None = None) -> str
     ``/cap100`` for a ProtoNet (or fine-tuning) capped at another number of steps than the budget's."""
     return (f"{encoder}/{method}" + ("/2nd" if extra.get("first_order") is False else "")
             + (f"/cap{steps}" if steps is not None and method in ("protonet", "finetune") else "")
-            + (f"/lr{extra['lr']:g}" if "lr" in extra else ""))
+            + (f"/lr{extra['lr']:g}" if "lr" in extra else "")
+            + (f"/b{extra['meta_batch']}q{extra['train_queries']}" if "train_queries" in extra else ""))
 
 
 def settings() -> list[tuple[str, str, str, list, bool, int]]:

@@ -175,3 +175,18 @@ def test_fewshot_splits_hold_five_splits_and_split_01_is_notebook_04s_run():
         assert splits.best_step["01", method][0] == log.best_step
         if method != "ncm":
             assert splits.best_val["01", method][0] == round(log.best_val, 3)
+
+
+def test_train_queries_change_meta_training_only(banking77, monkeypatch):
+    """train_for(train_queries=5): the meta-training episodes take 5 queries a class, meta-val keeps its 15
+    (notebook 05's frozen ProtoNet on the layer's episodes); n_query changes both."""
+    from metanlp_lite.fewshot import training
+    from metanlp_lite.fewshot.features import make_pools
+
+    seen = {}
+    monkeypatch.setattr(training, "train_method", lambda m, *a, **kw: seen.update(kw) or training.TrainLog([0], [0.0], [], 0, 0.0, 0.0, []))
+    pools = make_pools(banking77, "minilm", "01", seed=0, show_progress=False)
+    training.train_for("protonet", "minilm", pools, budget="quick", meta_batch=4, train_queries=5, show_progress=False)
+    assert seen["n_query"] == 5 and seen["meta_batch"] == 4 and "val_n_query" not in seen
+    training.train_for("protonet", "minilm", pools, budget="quick", n_query=5, show_progress=False)
+    assert seen["n_query"] == seen["val_n_query"] == 5

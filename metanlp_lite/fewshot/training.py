@@ -401,9 +401,9 @@ def train_mean(pool: Pool) -> Tensor:
 
 
 def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int = 5, n_query: int | None = None,
-              budget: str = "full", seed: int = 0, steps: int | None = None, show_progress: bool = True,
-              monitor: Pool | None = None, snapshots: dict[int, dict[str, Tensor]] | None = None,
-              **overrides: Any) -> tuple[Method, TrainLog]:
+              train_queries: int | None = None, budget: str = "full", seed: int = 0, steps: int | None = None,
+              show_progress: bool = True, monitor: Pool | None = None,
+              snapshots: dict[int, dict[str, Tensor]] | None = None, **overrides: Any) -> tuple[Method, TrainLog]:
     """Build ``method`` for ``encoder`` and meta-train it on ``pools["train"]``, selecting on
     ``pools["val"]``, with the ``budget``'s number of steps (or ``steps``).
 
@@ -412,6 +412,8 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
     :func:`train_method`'s (the state dict at every check). n_query: the queries per
     class of the meta-training *and* meta-val episodes; None (the default): the method's own on
     meta-training (15, or 5 on ``minilm-block``) and 15 on meta-val, as in notebook 04.
+    train_queries: the queries per class of the meta-training episodes only (meta-val keeps its
+    own), e.g. 5 to train frozen ProtoNet on the layer's episodes.
 
     The method comes back in float32: if trained in float64 (``dtype=torch.float64``), its
     parameters were rounded to float32 after every step (see
@@ -432,6 +434,8 @@ def train_for(method: str, encoder: str, pools: dict[str, Pool], *, n_way: int =
     training = {k: hp[k] for k in TRAINING_HYPERPARAMS if k in hp}    # the others built the method
     if n_query is not None:              # the user's queries, on meta-training and meta-val alike
         training.update(n_query=n_query, val_n_query=n_query)
+    if train_queries is not None:        # on meta-training only
+        training["n_query"] = train_queries
     log = train_method(m, train, pools["val"], n_way=n_way, steps=STEPS[budget] if steps is None else steps,
                        eval_every=EVAL_EVERY[budget], val_episodes=VAL_EPISODES[budget], patience=PATIENCE[budget],
                        seed=seed,
