@@ -20,7 +20,10 @@ ProtoNet (``val_shots=(1,)``) as for the Transformer layer (``minilm-block``).
   (``minilm-block``), without and with label names; centred nearest class mean (``minilm/centred``:
   the embeddings minus the split's mean meta-train embedding, no training); and the control without episodes,
   fine-tuning the layer (``minilm-block/finetune``): ordinary cross-entropy over all meta-train
-  intents, 160 utterances a step (ProtoNet's average), then a fresh head per task.
+  intents, 160 utterances a step (ProtoNet's average), then a fresh head per task. Frozen ProtoNet
+  also on the layer's episodes (``minilm/protonet/b4q5``: 4 a step, 5 queries a class, instead of
+  notebook 04's 16 of 15; ``train_for(train_queries=5)``), so that the two differ only in what is
+  trained (``--methods minilm/protonet/b4q5``: about a minute).
 - ``banking77-01-long`` ... ``banking77-05-long`` and ``clinc150-domains-long``: ProtoNet on the
   layer and the layer fine-tuned without episodes, 3 seeds, at most 600 steps (``/cap600``) with the
   same patience: do the runs that the 200-step cap stopped go on improving, and does either verdict
@@ -34,7 +37,8 @@ ProtoNet (``val_shots=(1,)``) as for the Transformer layer (``minilm-block``).
   and ProtoNet with the layer trained for at most 100 steps too (``minilm-block/protonet/cap100``:
   matched steps); MAML and first-order MAML through the layer (a zero head, two inner steps
   on head and layer), at most 100 steps too (``--only banking77-01-order --methods
-  minilm-block/fomaml minilm-block/maml``: about 45 minutes, one process a method on 2 cores). Each Proto-MAML run also stores the scores of its checkpoints at steps 20 and
+  minilm-block/fomaml minilm-block/maml``: about 45 minutes, one process a method on 2 cores); and
+  the control without episodes at the same cap (``minilm-block/finetune/cap100``: about 5 minutes). Each Proto-MAML run also stores the scores of its checkpoints at steps 20 and
   80 (``at_step``: first and second order compared at the same steps, not only at their kept
   ones), its meta-learned step sizes (``step_sizes``), and its scores with the layer's step
   size set to 0 at test time (``no_names_layer_step_0``: the same model and episodes, the head
