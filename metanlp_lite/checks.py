@@ -23,13 +23,14 @@ from torch import Tensor
 from . import objective as obj
 from .episodes import sample_task_indices
 from .feedback import ROUNDING, Feedback as _Feedback, show as _show, show_close
+from .language_checks import check_near_duplicates, check_pieces_per_word   # exercises 12a and 12b (notebook 06)
 from .params import Loss, gradient_step
 
 __all__ = [
     "show_close", "check_inner_step", "check_hvp", "check_one_step_meta_gradient", "check_first_order_gradient",
     "check_reptile_update", "check_k_step_meta_gradient", "check_adapt", "check_sample_episode",
     "check_filter_normalize", "check_prototypical_loss", "check_lora_step", "check_masked_mean_pool",
-    "check_leave_one_out_labels", "check_online_step",
+    "check_leave_one_out_labels", "check_online_step", "check_near_duplicates", "check_pieces_per_word",
 ]
 
 DOUBLE = torch.float64
@@ -468,7 +469,6 @@ def check_leave_one_out_labels(leave_one_out_labels: Callable[..., Tensor], seed
             fb.fail("wrong labels", inputs, expected, got, hint)
         fb.tensor(got, expected, inputs, "return a (P,) tensor of labels, -1 where a row is held out")
     fb.passed("No row of the held-out language and no translation of a meta-test sentence is left to train on.")
-
 
 
 def check_online_step(online_step: Callable[..., tuple[Tensor, Tensor]], seed: int = 0) -> None:

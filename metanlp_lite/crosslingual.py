@@ -15,6 +15,8 @@ every language at once. Here:
   keeping the step best on meta-val;
 - :func:`evaluate_language`: per-episode accuracies on a held-out language's meta-test sentences,
   with the support set in that language or, for the same episodes, in English (zero-shot);
+  :func:`episode_rows`: those episodes' rows, so that the stored runs can be rescored without some
+  of them (:func:`twin_sentences`: the meta-test sentences with a template twin below the split's cut);
 - :func:`tokenizer_stats` and :func:`char_overlap`: why the English encoder fails where it fails,
   and how close a language is to the training languages.
 """
@@ -40,11 +42,13 @@ from .xsid import XSID_INTENTS
 __all__ = ["LANGUAGES", "CHAR_BUCKETS", "Corpus", "load_corpus", "position_split", "part_labels", "LanguageEpisodes",
            "WithFrozen", "meta_val_episodes", "VARIANTS", "OBJECTIVES",
            "LanguageBody", "encode", "reembed", "MetaTrainLog", "meta_train", "leave_one_out", "evaluate_language",
+           "episode_rows", "twin_sentences", "word_twins",
            "RESULTS", "load_language_results", "tokenizer_stats",
            "char_grams", "char_overlap", "corpus_from_file"]
 
+from .leakage import twin_rows
 from .multilingual import (CHAR_BUCKETS, LANGUAGES, Corpus, corpus_from_file, load_corpus, part_labels,
-                           position_split, reembed)
+                           position_split, reembed, word_twins)
 
 
 def _sampler(labels: Tensor, language: Sequence[str], code: str, n_way: int, k_shot: int, n_query: int,
@@ -296,6 +300,45 @@ def leave_one_out(corpus: Corpus, target: str, inputs: str = "both", *, seed: in
     return model, log._replace(val_kept=val_kept)
 
 
+def episode_rows(corpus: Corpus, language: str, *, k_shot: int = 1, n_query: int = 5, n_way: int = 5,
+                 episodes: int = 600, seed: int = 0, sentences: set[str] | None = None) -> TaskBatch:
+    """The episodes :func:`evaluate_language` scores, as row indices into ``corpus``: a TaskBatch with
+    support_x (episodes, N*K) and query_x (episodes, N*Q) rows, support_y and query_y their labels 0..N-1.
+
+    They depend on the language, N, K, Q, the seed and the sentences only, so the stored runs' episodes
+    (:func:`load_language_results`, seed 0) can be drawn again, to see which sentences each one holds.
+    sentences: the meta-test sentences (default: every sentence of xSID's test files, as
+    :func:`position_split`'s ``"test"``).
+    """
+    if sentences is None:
+        sentences = {e for e, s in zip(corpus.text_en, corpus.split) if s == "test"}
+    if language not in set(corpus.language):
+        raise ValueError(f"{language!r} is not in the corpus: load_corpus(languages) with it")
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    labels = part_labels(corpus, [language], sentences)
+    idx, _ = _sampler(labels, corpus.language, language, n_way, k_shot, n_query, seed).sample_indices(episodes)
+    return idx
+
+
+def twin_sentences(corpus: Corpus, test: set[str], seen: set[str], cut: float = 0.95) -> set[str]:
+    """The meta-test sentences (English texts, of ``test``) whose English original has a twin among
+    those of ``seen`` (meta-train and meta-val): the same words up to case and punctuation, or a
+    MiniLM cosine of at least ``cut`` (:func:`~metanlp_lite.leakage.twin_rows` on the English rows).
+
+    On parallel data a twin in English is a twin in every language: its translations were trained
+    on. :func:`position_split` drops every sentence of ``seen`` with a twin at 0.95; a lower cut finds
+    template twins, the same request with another slot value ("rate the current novel zero out of
+    6" beside "rate the current novel 0 of 6", 0.94), which the split keeps.
+    """
+    english_row = {e: int(r) for e, r in zip(corpus.text_en, corpus.english.tolist())}
+    missing = sorted((test | seen) - set(english_row))
+    if missing:
+        raise ValueError(f"{len(missing)} sentences are not English texts of the corpus, e.g. {missing[0]!r}")
+    rows = lambda keys: torch.tensor([english_row[e] for e in sorted(keys)], dtype=torch.long)
+    return {corpus.text_en[r] for r in twin_rows(corpus.minilm, corpus.texts, rows(test), rows(seen), cut=cut).tolist()}
+
+
 def evaluate_language(body: LanguageBody | None, corpus: Corpus, language: str, *, k_shot: int = 1,
                       n_query: int = 5, n_way: int = 5, episodes: int = 600, seed: int = 0,
                       support: str = "target", sentences: set[str] | None = None) -> Tensor:
@@ -311,12 +354,8 @@ def evaluate_language(body: LanguageBody | None, corpus: Corpus, language: str, 
     """
     if support not in ("target", "en"):
         raise ValueError(f"support must be 'target' or 'en', got {support!r}")
-    if sentences is None:
-        sentences = {e for e, s in zip(corpus.text_en, corpus.split) if s == "test"}
-    if language not in set(corpus.language):
-        raise ValueError(f"{language!r} is not in the corpus: load_corpus(languages) with it")
-    labels = part_labels(corpus, [language], sentences)
-    idx, _ = _sampler(labels, corpus.language, language, n_way, k_shot, n_query, seed).sample_indices(episodes)
+    idx = episode_rows(corpus, language, k_shot=k_shot, n_query=n_query, n_way=n_way, episodes=episodes, seed=seed,
+                       sentences=sentences)
     support_rows = corpus.english[idx.support_x] if support == "en" else None
     return torch.cat([_episode_accuracy(body, corpus, TaskBatch(*(t[i:i + 100] for t in idx)),
                                         None if support_rows is None else support_rows[i:i + 100])

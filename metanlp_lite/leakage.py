@@ -4,7 +4,8 @@ Two utterances are twins when they have the same words up to case and punctuatio
 (:func:`normalised`) or when their sentence embeddings have a cosine of at least ``cut``
 (0.95 by default, notebook 04's test). A twin of another intent is no leak of a class, but a
 learner that trained on it has seen that very sentence; the course rechecks its verdicts
-without the episodes that hold one (notebooks 04 and 05).
+without the episodes that hold one (notebooks 04, 05 and 06). :func:`repeated_queries` finds the
+near-duplicates within one episode: a query with the words of a support sentence.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["normalised", "twin_rows", "episodes_without", "twin_free_episodes"]
+__all__ = ["normalised", "twin_rows", "episodes_without", "twin_free_episodes", "repeated_queries"]
 
 
 def normalised(text: str) -> str:
@@ -71,3 +72,25 @@ def twin_free_episodes(features: Tensor, texts: Sequence[str], test_rows: Tensor
         twins = twin_rows(features, texts, test_rows, seen_rows, cut=cut)
         out[cut] = (len(twins), episodes_without(support_rows, query_rows, twins))
     return out
+
+
+def repeated_queries(texts: Sequence[str], support_rows: Tensor, query_rows: Tensor) -> Tensor:
+    """Which queries meet their own words in their episode's support set: (T, N*Q) bool.
+
+    texts: the table's utterances; support_rows (T, N*K), query_rows (T, N*Q): the episodes' row
+    indices into it. A query is a repeat when a support sentence of the same episode has the same
+    :func:`normalised` words: a test set that holds a sentence twice (xSID's test files hold some
+    English sentences two to six times) can put it on both sides of one episode.
+    """
+    support_rows, query_rows = torch.as_tensor(support_rows), torch.as_tensor(query_rows)
+    if support_rows.dim() != 2 or query_rows.dim() != 2 or len(support_rows) != len(query_rows):
+        raise ValueError(f"support_rows and query_rows must be (T, N*K) and (T, N*Q) for the same T episodes: got "
+                         f"{tuple(support_rows.shape)} and {tuple(query_rows.shape)}")
+    ids: dict[str, int] = {}
+    rows = torch.cat([support_rows.flatten(), query_rows.flatten()]).unique()
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(texts)):
+        raise ValueError(f"row indices must be in [0, {len(texts)}): got {rows.min().item()} to {rows.max().item()}")
+    words = torch.full((len(texts),), -1, dtype=torch.long)
+    for r in rows.tolist():
+        words[r] = ids.setdefault(normalised(texts[r]), len(ids))
+    return (words[query_rows][:, :, None] == words[support_rows][:, None, :]).any(-1)

@@ -28,7 +28,7 @@ from .leakage import normalised, twin_rows
 from .xsid import XSID_INTENTS, XSID_LANGUAGES
 
 __all__ = ["LANGUAGES", "CHAR_BUCKETS", "Corpus", "load_corpus", "corpus_from_file", "reembed", "position_split",
-           "part_labels"]
+           "part_labels", "word_twins"]
 
 LANGUAGES: tuple[str, ...] = tuple(XSID_LANGUAGES)   # the 19 codes, "ar" ... "zh"
 CHAR_BUCKETS = 4096          # hashed n-grams: word unigrams and bigrams, character 2- to 4-grams
@@ -199,10 +199,7 @@ def position_split(corpus: Corpus, val_fraction: float = 0.25, seed: int = 0,
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     test = {e for e, s in zip(corpus.text_en, corpus.split) if s == "test"}
     rest = {e for e in corpus.text_en if e not in test}
-    same_words: dict[tuple[str, str], set[str]] = {}      # (language, normalised text) -> English keys
-    for text, code, e in zip(corpus.texts, corpus.language, corpus.text_en):
-        same_words.setdefault((code, normalised(text)), set()).add(e)
-    dropped = {e for keys in same_words.values() if keys & test for e in keys - test}
+    dropped = word_twins(corpus.texts, corpus.language, corpus.text_en, test)
     english_row = {e: int(r) for e, r in zip(corpus.text_en, corpus.english.tolist())}
     candidates = sorted(rest - dropped)
     twins = twin_rows(corpus.minilm, corpus.texts, torch.tensor([english_row[e] for e in candidates], dtype=torch.long),
@@ -212,6 +209,24 @@ def position_split(corpus: Corpus, val_fraction: float = 0.25, seed: int = 0,
     random.Random(seed).shuffle(kept)
     n_val = round(val_fraction * len(kept))
     return {"train": set(kept[n_val:]), "val": set(kept[:n_val]), "test": test, "dropped": dropped}
+
+
+def word_twins(texts: Sequence[str], language: Sequence[str], text_en: Sequence[str], sentences: set[str]) -> set[str]:
+    """The sentences (English texts) not in ``sentences`` that have, in some language, a translation
+    with the same words as a translation of one of ``sentences`` in that language, up to case and
+    punctuation (:func:`~metanlp_lite.leakage.normalised`): the first rule of :func:`position_split`.
+
+    texts, language, text_en: one value a row (a :class:`Corpus`'s). "Is it cloudy today?" is a twin of
+    the meta-test sentence "is it cloudy today" in English; "Set alarm for 5am" of "Set alarm for 5
+    am" in Danish, where both are "Sæt alarm til klokken 5 om morgenen".
+    """
+    if not len(texts) == len(language) == len(text_en):
+        raise ValueError(f"texts, language and text_en must have one value a row: got {len(texts)}, "
+                         f"{len(language)} and {len(text_en)}")
+    same_words: dict[tuple[str, str], set[str]] = {}      # (language, normalised text) -> English keys
+    for text, code, e in zip(texts, language, text_en):
+        same_words.setdefault((code, normalised(text)), set()).add(e)
+    return {e for keys in same_words.values() if keys & sentences for e in keys - sentences}
 
 
 def part_labels(corpus: Corpus, languages: Sequence[str], sentences: set[str]) -> Tensor:
