@@ -29,7 +29,9 @@ def check_near_duplicates(near_duplicates: Callable[..., Any], seed: int = 0) ->
     case and punctuation (:func:`metanlp_lite.leakage.normalised`), as
     :func:`metanlp_lite.multilingual.word_twins`. Each random corpus hides twins that differ only in
     case or punctuation, twins in one language only, a meta-test sentence that is in the test set
-    twice, and a sentence that shares all but one word with a meta-test sentence (no twin).
+    twice, a sentence that shares all but one word with a meta-test sentence (no twin), and a sentence
+    whose Arabic row has the words of a meta-test sentence's German one (no twin: the rule compares
+    within one language).
     """
     from .multilingual import word_twins       # here, not above: the notebooks that import checks need no corpus
 
@@ -51,12 +53,13 @@ def check_near_duplicates(near_duplicates: Callable[..., Any], seed: int = 0) ->
                 words = [vocab[c][j] for j in torch.randint(0, 10, (3,), generator=g).tolist()]
                 text[e, c] = " ".join(words) + f" {c}{i}"
         t1, t2, t3, t4 = sorted(test)[:4]
-        r1, r2, r3, r4, r5 = rest[:5]
+        r1, r2, r3, r4, r5, r6 = rest[:6]
         text[r1, "en"] = text[t1, "en"].upper() + "?"               # case and punctuation, in English
         text[r2, "ar"] = text[t2, "ar"] + "."                       # punctuation, in Arabic only
         text[r3, "de"] = text[t3, "de"]                             # the very same words, in German only
         text[r4, "en"] = text[t4, "en"] + " please"                 # one word more: no twin
         text[r5, "de"] = text[t1, "de"] if trial % 2 else text[r5, "de"]   # a twin of t1 in another language too
+        text[r6, "ar"] = text[t3, "de"]                             # a test sentence's German words in Arabic: no twin
         text[t4, "da"] = text[t1, "da"] = text.get((t1, "da"), "da x")     # two meta-test sentences alike: no twin
         rows = list(text)
         order = torch.randperm(len(rows), generator=g).tolist()
@@ -73,6 +76,9 @@ def check_near_duplicates(near_duplicates: Callable[..., Any], seed: int = 0) ->
         def variant(same, languages):
             tested = {(c, same(t)) for t, c, e in zip(texts, language, text_en) if e in test and c in languages}
             return {e for t, c, e in zip(texts, language, text_en) if e not in test and c in languages and (c, same(t)) in tested}
+        def variant_any_language():
+            tested = {normalised(t) for t, e in zip(texts, text_en) if e in test}
+            return {e for t, e in zip(texts, text_en) if e not in test and normalised(t) in tested}
         if got & test:
             hint = ("meta-test sentences are in your set: return only the OTHER sentences, those that the split drops "
                     "from meta-train and meta-val (two meta-test sentences alike are no leak)")
@@ -82,6 +88,10 @@ def check_near_duplicates(near_duplicates: Callable[..., Any], seed: int = 0) ->
         elif got == variant(normalised, ["en"]):
             hint = ("you compared the English texts only: a translator can say two English sentences alike, so compare "
                     "the translations in every language (each with the meta-test sentences' translations in that language)")
+        elif got == variant_any_language():
+            hint = ("you matched the words across languages: the rule compares each translation with the meta-test "
+                    "sentences' translations in the SAME language (a German test sentence's words in an Arabic row are "
+                    "not that sentence's Arabic translation); compare (language, normalised text) pairs")
         elif got > expected:
             hint = "only a sentence with the SAME words as a meta-test sentence's, in the same language, is a twin"
         else:

@@ -14,6 +14,8 @@ labels or per-episode numbers, so the sinusoid notebooks use them as well as the
   (notebook 04, section 6).
 - :func:`paired_over_seeds`: a paired difference when each method was also trained with several
   seeds (notebook 05): the interval adds the seeds' variation to the episodes'.
+- :func:`paired_over_seeds_t`: the same, with Student's t for the episodes' part too, for a
+  difference over a few episodes (a subset of them: tens, not hundreds).
 - :func:`t_quantile`: Student's t quantile for any degrees of freedom. A handful of numbers
   (3 training seeds, 5 class splits) get Student's t, not 1.96: with 3 seeds t is 4.30.
 - :func:`verdict`: "ahead", "behind" or "not separated", read off a paired interval: the
@@ -34,8 +36,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["accuracy", "mean_ci95", "mean_ci95_t", "mean_ci95_over_seeds", "paired_over_seeds", "t_quantile",
-           "verdict", "confusion_matrix"]
+__all__ = ["accuracy", "mean_ci95", "mean_ci95_t", "mean_ci95_over_seeds", "paired_over_seeds", "paired_over_seeds_t",
+           "t_quantile", "verdict", "confusion_matrix"]
 
 
 def _betainc(a: float, b: float, x: float) -> float:
@@ -180,6 +182,27 @@ def paired_over_seeds(a: Tensor, b: Tensor, t_seeds: float | None = None, *,
     return _over_seeds(a.mean(0) - b.mean(0), a, b, t_seeds=t_seeds)
 
 
+def paired_over_seeds_t(a: Tensor, b: Tensor, t_seeds: float | None = None, *,
+                        seeds_paired: bool = False) -> tuple[float, float]:
+    """:func:`paired_over_seeds` with Student's t for E - 1 degrees of freedom on the episodes' part
+    (E: the episodes, the columns of a and b) instead of the normal 1.96, for a difference over a few
+    episodes: a subset of them, tens rather than hundreds (over 9 episodes t is 2.31, over 26 it is
+    2.06, over 600 it is 1.964). The seeds' part is as in :func:`paired_over_seeds`."""
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"expected (seeds, episodes) tensors over the same episodes, got {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}")
+    if a.shape[1] < 2:
+        raise ValueError(f"need at least 2 episodes for an interval, got {a.shape[1]}")
+    z = t_quantile(0.975, a.shape[1] - 1)
+    if seeds_paired:
+        if a.shape[0] != b.shape[0] or a.shape[0] < 2:
+            raise ValueError(f"seeds_paired needs the same seeds, at least 2, in a and b: got {a.shape[0]} and "
+                             f"{b.shape[0]}; pass seeds_paired=False for methods trained with different seeds")
+        return _over_seeds(a.mean(0) - b.mean(0), a - b, t_seeds=t_seeds, z_episodes=z)
+    return _over_seeds(a.mean(0) - b.mean(0), a, b, t_seeds=t_seeds, z_episodes=z)
+
+
 def mean_ci95_over_seeds(x: Tensor, t_seeds: float | None = None) -> tuple[float, float]:
     """Mean of the seed-averaged values and the half-width of its 95% interval: x (S, E), one
     row per training seed, the same E episodes (or tasks) in every row. The variance adds the
@@ -191,11 +214,11 @@ def mean_ci95_over_seeds(x: Tensor, t_seeds: float | None = None) -> tuple[float
     return _over_seeds(x.mean(0), x, t_seeds=t_seeds)
 
 
-def _over_seeds(d: Tensor, *runs: Tensor, t_seeds: float | None = None) -> tuple[float, float]:
-    """Mean of d (E,) and the square root of 1.96² times d's variance over episodes / E plus
-    t² times each run's (S, E) variance between its per-seed means / S, with t = ``t_seeds`` or
+def _over_seeds(d: Tensor, *runs: Tensor, t_seeds: float | None = None, z_episodes: float = 1.96) -> tuple[float, float]:
+    """Mean of d (E,) and the square root of ``z_episodes``² (1.96²) times d's variance over episodes / E
+    plus t² times each run's (S, E) variance between its per-seed means / S, with t = ``t_seeds`` or
     Student's t_{0.975, S - 1}."""
-    var = 1.96 ** 2 * d.var(unbiased=True) / d.numel()
+    var = z_episodes ** 2 * d.var(unbiased=True) / d.numel()
     for x in runs:
         if x.shape[0] > 1:
             t = t_quantile(0.975, x.shape[0] - 1) if t_seeds is None else t_seeds

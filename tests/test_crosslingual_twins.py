@@ -129,6 +129,11 @@ def test_check_near_duplicates():
         return {e for t, c, e in zip(texts, language, text_en) if e not in test
                 and any(c == c2 and normalised(t).startswith(t2) for c2, t2 in tested)}
 
+    def any_language(texts, language, text_en, test):      # the words matched across languages
+        tested = {normalised(t) for t, e in zip(texts, text_en) if e in test}
+        return {e for t, e in zip(texts, text_en) if e not in test and normalised(t) in tested}
+
+    fails(checks.check_near_duplicates, any_language, "across languages", "SAME language")
     fails(checks.check_near_duplicates, exact, "compare normalised(text)")
     fails(checks.check_near_duplicates, english_only, "compared the English texts only")
     fails(checks.check_near_duplicates, with_test, "meta-test sentences are in your set")

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from metanlp_lite.stats import mean_ci95, mean_ci95_over_seeds, mean_ci95_t, paired_over_seeds, t_quantile, verdict
+from metanlp_lite.stats import (mean_ci95, mean_ci95_over_seeds, mean_ci95_t, paired_over_seeds, paired_over_seeds_t,
+                                t_quantile, verdict)
 
 # t_{0.975, df} to 16 digits (R: qt(0.975, df))
 KNOWN = {1: 12.706204736174707, 2: 4.302652729749464, 4: 2.7764451051977987, 20: 2.0859634472658364,
@@ -84,3 +85,31 @@ def test_seeds_paired_interval_uses_the_per_seed_differences():
     assert paired_over_seeds(a, b - 2 * seed_shift, seeds_paired=True)[1] > paired_over_seeds(a, b - 2 * seed_shift)[1]
     with pytest.raises(ValueError, match="same seeds"):
         paired_over_seeds(a, b[:1], seeds_paired=True)
+
+
+def test_paired_over_seeds_t_uses_student_t_for_few_episodes():
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.rand(3, 9, generator=g) * 100, torch.rand(1, 9, generator=g) * 100
+    d, h_normal = paired_over_seeds(a, b)
+    d_t, h_t = paired_over_seeds_t(a, b)
+    assert d_t == d
+    # the episodes' part alone: 1.96 against t with 8 degrees of freedom (2.306); the seeds' part is the same
+    seeds = (t_quantile(0.975, 2) ** 2 * a.double().mean(1).var() / 3).item()
+    episodes = ((a.double().mean(0) - b.double()[0]).var() / 9).item()
+    assert h_normal ** 2 == pytest.approx(1.96 ** 2 * episodes + seeds, rel=1e-3)
+    assert h_t ** 2 == pytest.approx(t_quantile(0.975, 8) ** 2 * episodes + seeds, rel=1e-3)
+    assert h_t > h_normal
+    # an interval the normal 1.96 calls "behind" that Student's t leaves not separated, over few episodes
+    x = torch.tensor([[0., 0., 0., 0., 0.]]), torch.tensor([[2., 0., 3., 1., 1.]])
+    half = paired_over_seeds(*x)[1]
+    assert verdict(*paired_over_seeds(*x)) == "behind" and verdict(*paired_over_seeds_t(*x)) == "not separated"
+    assert paired_over_seeds_t(*x)[1] == pytest.approx(half * t_quantile(0.975, 4) / 1.96)
+    # over many episodes the two agree closely; seeds paired too; errors as paired_over_seeds
+    big_a, big_b = torch.rand(3, 600, generator=g), torch.rand(3, 600, generator=g)
+    assert paired_over_seeds_t(big_a, big_b)[1] == pytest.approx(paired_over_seeds(big_a, big_b)[1], rel=3e-3)
+    assert paired_over_seeds_t(big_a, big_b, seeds_paired=True)[1] == pytest.approx(
+        paired_over_seeds(big_a, big_b, seeds_paired=True)[1], rel=3e-3)
+    with pytest.raises(ValueError, match="at least 2 episodes"):
+        paired_over_seeds_t(torch.zeros(3, 1), torch.zeros(1, 1))
+    with pytest.raises(ValueError, match="same episodes"):
+        paired_over_seeds_t(torch.zeros(3, 5), torch.zeros(1, 4))
