@@ -18,9 +18,12 @@ classifier over all of them. Everything runs on frozen sentence embeddings (D = 
   * :class:`~metanlp_lite.oml.OML` (in :mod:`metanlp_lite.oml`): an online head on a
     representation meta-learned for continual learning (Javed & White, 2019);
 
+- :class:`JointHead`: the same softmax head trained offline, to convergence, on every example
+  seen at once: the joint bound of a stream (what learning one intent at a time costs the head);
 - :func:`run_stream`: the accuracy matrix ``acc[t, j]`` (intent j's test accuracy after arrival
-  t) and the update latencies; :func:`average_accuracy`, :func:`retention` and :func:`forgetting`
-  summarise it;
+  t), the update latencies and which intents the predictions go to; :func:`average_accuracy`,
+  :func:`retention`, :func:`backward_transfer` and :func:`forgetting` summarise it,
+  :func:`recency_share` says how often the newest intents are predicted;
 - :class:`Assistant`: running prototypes on text, taught intents by name and a few sentences,
   with its predictions' confidence and nearest intents (the notebook's "teach it" widget,
   :func:`~metanlp_lite.widgets.teach_intent`).
@@ -39,8 +42,9 @@ from .params import gradient_step
 
 
 __all__ = ["Stream", "make_stream", "Learner", "RunningPrototypes", "OnlineHead", "head_step", "StreamRun",
-           "run_stream", "average_accuracy", "forgetting", "retention", "tensor_bytes", "StreamData", "load_stream_data",
-           "run_streams", "choose_on_val", "summarize", "Prediction", "Assistant"]
+           "run_stream", "average_accuracy", "forgetting", "backward_transfer", "recency_share", "retention",
+           "JointHead", "tensor_bytes", "StreamData", "load_stream_data",
+           "run_streams", "choose_on_val", "summarize", "metrics_table", "Prediction", "Assistant"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,15 +178,30 @@ class OnlineHead(_Columns):
     the new one at each step (0: none, the plain online fine-tuning that forgets; -1: all of
     them). ``body``: a fixed function of the embeddings (default: normalisation only). The
     head computes in ``dtype`` (float64: the same predictions on any CPU's kernels).
+
+    Three switches isolate *how* it forgets (notebook 07, section 4); the SGD step on ``W`` is the
+    same for all of them, they change the bias and how the rows are read when scoring:
+
+    * ``bias=False``: no bias at all (``b`` stays 0, in training and in scoring);
+    * ``cosine=True``: a cosine head: scores are the cosines between the representation and each
+      row (rows normalised when scoring, a row still at zero scores 0), with no bias;
+    * ``align=True``: weight aligning (WA, Zhao et al., 2020), a correction at scoring time: the
+      newest intent's row is rescaled to the mean norm of the older rows, and the bias is left
+      out (the rows alone are compared).
     """
 
     def __init__(self, dim: int = 384, *, lr: float = 1.0, steps: int = 1, replay: int = 0, init: str = "zero",
                  scale: float = 10.0, body: Callable[[Tensor], Tensor] | None = None, seed: int = 0,
-                 dtype: torch.dtype = torch.float64) -> None:
+                 dtype: torch.dtype = torch.float64, bias: bool = True, cosine: bool = False,
+                 align: bool = False) -> None:
         super().__init__()
         if init not in ("zero", "prototype"):
             raise ValueError(f"init must be 'zero' or 'prototype', got {init!r}")
+        if cosine and align:
+            raise ValueError("cosine=True already gives every row the same norm: align=True has nothing to do; "
+                             "choose one of them")
         self.lr, self.steps, self.replay, self.init, self.scale = lr, steps, replay, init, scale
+        self.bias, self.cosine, self.align = bias and not cosine, cosine, align
         self.body = body or (lambda z: F.normalize(z, dim=-1))
         self.W, self.b = torch.zeros(0, dim, dtype=dtype), torch.zeros(0, dtype=dtype)
         self.memory_z, self.memory_y = torch.zeros(0, dim, dtype=dtype), torch.zeros(0, dtype=torch.long)
@@ -201,7 +220,8 @@ class OnlineHead(_Columns):
                 pick = (torch.arange(len(self.memory_y)) if self.replay < 0 or self.replay >= len(self.memory_y)
                         else torch.randperm(len(self.memory_y), generator=self.gen)[:self.replay])
                 hz, hy = torch.cat([h, self.memory_z[pick]]), torch.cat([y, self.memory_y[pick]])
-            self.W, self.b = head_step(hz, hy, self.W, self.b, self.lr, self.scale)
+            W, b = head_step(hz, hy, self.W, self.b, self.lr, self.scale)
+            self.W, self.b = W, (b if self.bias else self.b)
         if self.replay:
             self.memory_z = torch.cat([self.memory_z, h])
             self.memory_y = torch.cat([self.memory_y, y])
@@ -210,8 +230,78 @@ class OnlineHead(_Columns):
         return self.body(z).to(self.W.dtype)
 
     def classify(self, h: Tensor) -> Tensor:
-        return h @ self.W.T + self.b
+        if self.cosine:
+            return h @ F.normalize(self.W, dim=-1).T
+        if self.align:
+            return h @ self.aligned_rows().T
+        return h @ self.W.T + (self.b if self.bias else 0)
 
+    def aligned_rows(self) -> Tensor:
+        """(C, D): the rows with the newest one rescaled to the mean norm of the others (WA)."""
+        norms = self.W.norm(dim=-1)
+        if len(norms) < 2 or norms[-1] == 0:
+            return self.W
+        return torch.cat([self.W[:-1], self.W[-1:] * (norms[:-1].mean() / norms[-1])])
+
+    def state_bytes(self) -> int:
+        return tensor_bytes(self.W, self.b, self.memory_z, self.memory_y)
+
+
+class JointHead(_Columns):
+    """The joint (offline) bound: :class:`OnlineHead`'s softmax head ``scale * (z @ W.T + b)``,
+    trained not online but on every example seen so far *at once*, to convergence (L-BFGS on the
+    mean cross-entropy plus ``l2 / 2 * |W|^2``, convex, so the result does not depend on the order
+    of arrival). ``learn`` only stores the example; ``classify`` refits when something new was
+    stored. Not a learner for an assistant (each refit costs far more than an online step): it
+    bounds what the head reaches from the same examples.
+    """
+
+    def __init__(self, dim: int = 384, *, l2: float = 1e-3, scale: float = 10.0,
+                 dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        if l2 <= 0:
+            raise ValueError(f"l2 must be positive (without it the optimum is at infinity), got {l2}")
+        self.l2, self.scale = l2, scale
+        self.memory_z, self.memory_y = torch.zeros(0, dim, dtype=dtype), torch.zeros(0, dtype=torch.long)
+        self.W, self.b = torch.zeros(0, dim, dtype=dtype), torch.zeros(0, dtype=dtype)
+        self.fitted_on = 0      # how many stored examples the head was last fitted on
+
+    def learn(self, z: Tensor, label: int) -> None:
+        col, _ = self.of(label)
+        self.memory_z = torch.cat([self.memory_z, F.normalize(z.to(self.memory_z.dtype), dim=-1).unsqueeze(0)])
+        self.memory_y = torch.cat([self.memory_y, torch.tensor([col])])
+
+    def represent(self, z: Tensor) -> Tensor:
+        return F.normalize(z.to(self.memory_z.dtype), dim=-1)
+
+    def loss(self, W: Tensor, b: Tensor) -> Tensor:
+        """The objective it minimises, on the stored examples."""
+        logits = self.scale * (self.memory_z @ W.T + b)
+        return F.cross_entropy(logits, self.memory_y) + self.l2 / 2 * W.pow(2).sum()
+
+    def fit(self) -> None:
+        """Minimise :meth:`loss` over (W, b), from the last fit (new rows at zero)."""
+        C = len(self.column)
+        W = torch.cat([self.W, self.W.new_zeros(C - len(self.W), self.W.shape[1])]).requires_grad_()
+        b = torch.cat([self.b, self.b.new_zeros(C - len(self.b))]).requires_grad_()
+        opt = torch.optim.LBFGS([W, b], lr=1, max_iter=200, tolerance_grad=1e-9, tolerance_change=1e-12,
+                                line_search_fn="strong_wolfe")
+
+        def closure() -> Tensor:
+            opt.zero_grad()
+            value = self.loss(W, b)
+            value.backward()
+            return value
+
+        with torch.enable_grad():
+            opt.step(closure)
+        self.W, self.b = W.detach(), b.detach()
+
+    def classify(self, h: Tensor) -> Tensor:
+        if self.fitted_on != len(self.memory_y):
+            self.fit()
+            self.fitted_on = len(self.memory_y)
+        return h @ self.W.T + self.b
 
     def state_bytes(self) -> int:
         return tensor_bytes(self.W, self.b, self.memory_z, self.memory_y)
@@ -228,23 +318,31 @@ def tensor_bytes(*tensors: Tensor) -> int:
 class StreamRun(NamedTuple):
     """acc: (C, C) accuracy in percent of intent j's test utterances after arrival t (NaN for
     j > t), classified among all intents seen by then; update_ms: (E,) the milliseconds each
-    ``learn`` took; state_bytes: the learner's memory at the end."""
+    ``learn`` took; state_bytes: the learner's memory at the end; predicted_age: (C, C) the share
+    (percent) of all the seen intents' test utterances predicted, after arrival t, as the intent
+    that arrived a arrivals before the newest (a = 0: the newest; NaN for a > t), see
+    :func:`recency_share`."""
 
     acc: Tensor
     update_ms: Tensor
     state_bytes: int
+    predicted_age: Tensor | None = None
 
 
 @torch.no_grad()
-def run_stream(learner: Learner, features: Tensor, stream: Stream, names: Tensor | None = None) -> StreamRun:
+def run_stream(learner: Learner, features: Tensor, stream: Stream, names: Tensor | None = None,
+               score_at: Sequence[int] | None = None) -> StreamRun:
     """Feed ``stream`` to ``learner`` example by example; after each intent has arrived, score
     every seen intent's test utterances. features: (P, D) the embedding of every row.
 
     names: (n_classes, D) the embedding of every intent's name, by class id: if given, each intent
     arrives with its name, learned as one more example just before its first one (timed with it).
+    score_at: the arrivals t (1 to C) after which to score (default: all); the other rows of
+    ``acc`` stay NaN (scoring changes no learner, so the scored rows do not depend on it).
     """
     C, Q = stream.queries.shape
     acc = torch.full((C, C), float("nan"))
+    age = torch.full((C, C), float("nan"))
     times = []
     k = stream.support.shape[1]
     # the learners' representations do not change during a stream: represent the queries once
@@ -255,11 +353,12 @@ def run_stream(learner: Learner, features: Tensor, stream: Stream, names: Tensor
             learner.learn(names[label], label)
         learner.learn(features[row], label)
         times.append((time.perf_counter() - start) * 1000)
-        if (t + 1) % k == 0:
+        if (t + 1) % k == 0 and (score_at is None or (t + 1) // k in score_at):
             seen = (t + 1) // k
             pred = learner.classify(queries[:seen].flatten(0, 1)).argmax(-1).reshape(seen, Q)
             acc[seen - 1, :seen] = (pred == torch.arange(seen).unsqueeze(1)).float().mean(1) * 100
-    return StreamRun(acc, torch.tensor(times), learner.state_bytes())
+            age[seen - 1, :seen] = torch.bincount(seen - 1 - pred.flatten(), minlength=seen).double() / pred.numel() * 100
+    return StreamRun(acc, torch.tensor(times), learner.state_bytes(), age)
 
 
 def average_accuracy(acc: Tensor) -> Tensor:
@@ -275,9 +374,34 @@ def retention(acc: Tensor, first: int = 10, at: int | None = None) -> Tensor:
     return acc[..., at - 1, :first].mean(-1) / acc[..., first - 1, :first].mean(-1) * 100
 
 
-def forgetting(acc: Tensor, first: int = 10, at: int | None = None) -> Tensor:
-    """100 - :func:`retention`: the share (percent) of its accuracy on the first intents lost."""
-    return 100 - retention(acc, first, at)
+def backward_transfer(acc: Tensor) -> Tensor:
+    """Backward transfer (Lopez-Paz & Ranzato, 2017), in points: the mean over the intents j < T
+    (all but the last) of ``acc[T, j] - acc[j, j]``, the accuracy at the end minus that right after
+    the intent arrived (negative: forgetting). acc: (..., T, T) -> (...)."""
+    T = acc.shape[-1]
+    if T < 2:
+        raise ValueError(f"backward transfer needs at least 2 arrivals, got an accuracy matrix of {T}")
+    j = torch.arange(T - 1)
+    return (acc[..., -1, :-1] - acc[..., j, j]).mean(-1)
+
+
+def forgetting(acc: Tensor) -> Tensor:
+    """The forgetting measure of Chaudhry et al. (2018), in points: the mean over the intents
+    j < T (all but the last) of ``max_{j <= t < T} acc[t, j] - acc[T, j]``, the most a learner ever
+    knew of intent j before the end minus what it knows at the end (0: nothing lost).
+    acc: (..., T, T) -> (...), NaN above the diagonal."""
+    T = acc.shape[-1]
+    if T < 2:
+        raise ValueError(f"forgetting needs at least 2 arrivals, got an accuracy matrix of {T}")
+    best = acc[..., :-1, :-1].nan_to_num(float("-inf")).amax(-2)     # (..., T - 1): max over t < T
+    return (best - acc[..., -1, :-1]).mean(-1)
+
+
+def recency_share(predicted_age: Tensor, newest: int = 1) -> Tensor:
+    """The share (percent) of all seen intents' test utterances predicted as one of the ``newest``
+    intents to arrive, after each arrival. predicted_age: (..., C, C) (:class:`StreamRun`'s) -> (..., C).
+    A learner with no preference for recent intents predicts the newest one for about 1/t of them."""
+    return predicted_age[..., :newest].nansum(-1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -315,18 +439,20 @@ def load_stream_data(dataset: str = "clinc150", *, seed: int = 0,
 
 
 def run_streams(make: Callable[[], Learner], data: StreamData, streams: Sequence[Stream],
-                use_names: bool = False) -> list[StreamRun]:
-    """A fresh learner ``make()`` on each of ``streams`` (with the intents' names, if ``use_names``)."""
-    return [run_stream(make(), data.features, s, data.names if use_names else None) for s in streams]
+                use_names: bool = False, score_at: Sequence[int] | None = None) -> list[StreamRun]:
+    """A fresh learner ``make()`` on each of ``streams`` (with the intents' names, if ``use_names``;
+    scored after the arrivals ``score_at``, default all: see :func:`run_stream`)."""
+    return [run_stream(make(), data.features, s, data.names if use_names else None, score_at) for s in streams]
 
 
 def choose_on_val(make: Callable[..., Learner], data: StreamData, grid: dict[str, Sequence[float]], *,
-                  n_streams: int = 3, k_shot: int = 1, n_query: int = 20,
-                  seed: int = 1000) -> tuple[dict[str, float], dict[tuple, float]]:
+                  n_streams: int = 3, k_shot: int = 1, n_query: int = 20, seed: int = 1000,
+                  use_names: bool = False) -> tuple[dict[str, float], dict[tuple, float]]:
     """The hyperparameters (one value from each of ``grid``'s lists, ``make(**them)``) with the best
     mean final accuracy (over all intents, at the end) on ``n_streams`` seeded streams of every
-    meta-val intent (``k_shot`` examples each, ``n_query`` test utterances); returns
-    (best, {values: accuracy})."""
+    meta-val intent (``k_shot`` examples each, ``n_query`` test utterances; with the intents'
+    names if ``use_names``, as the learner will have them on the test streams); returns
+    (best, {values: accuracy}). Ties go to the first combination in the grid's order."""
     streams = [make_stream(data.labels, data.classes["val"], k_shot=k_shot, n_query=n_query, seed=seed + i)
                for i in range(n_streams)]
     keys, scores = list(grid), {}
@@ -334,7 +460,7 @@ def choose_on_val(make: Callable[..., Learner], data: StreamData, grid: dict[str
     for key in keys:
         combos = [c + (v,) for c in combos for v in grid[key]]
     for values in combos:
-        runs = run_streams(lambda: make(**dict(zip(keys, values))), data, streams)
+        runs = run_streams(lambda: make(**dict(zip(keys, values))), data, streams, use_names, score_at=[len(streams[0].classes)])
         scores[values] = torch.stack([average_accuracy(r.acc)[-1] for r in runs]).mean().item()
     best = max(scores, key=scores.get)
     return dict(zip(keys, best)), scores
@@ -354,7 +480,8 @@ def summarize(runs: dict[str, list[StreamRun]], baseline: str, first: int = 10) 
         return acc, average_accuracy(acc)[:, -1], retention(acc, first)
 
     _, base_final, base_keep = table(runs[baseline])
-    lines = [f"{'learner':>26} {'final, all':>12} {f'first {first}: at {first}':>16} {'at the end':>12} "
+    w = max(26, *(len(name) for name in runs))
+    lines = [f"{'learner':>{w}} {'final, all':>12} {f'first {first}: at {first}':>16} {'at the end':>12} "
              f"{'retention %':>13}   {'minus ' + baseline + ': final, retention':>34} {'memory':>9}"]
     for name, rs in runs.items():
         acc, final, keep = table(rs)
@@ -364,8 +491,36 @@ def summarize(runs: dict[str, list[StreamRun]], baseline: str, first: int = 10) 
         # round first: a difference of -0.04 prints as +0.0, never as "-0.0" (whose sign varies by CPU)
         diff = "" if name == baseline else (f"{round(d, 1) + 0.0:+6.1f} ± {hd:3.1f}, "
                                               f"{round(dk, 1) + 0.0:+6.1f} ± {hk:3.1f}")
-        lines.append(f"{name:>26} " + " ".join(f"{m + 0.0:6.1f} ± {h:4.1f}".rjust(w) for (m, h), w in zip(cells, (12, 16, 12, 13)))
+        lines.append(f"{name:>{w}} " + " ".join(f"{m + 0.0:6.1f} ± {h:4.1f}".rjust(w) for (m, h), w in zip(cells, (12, 16, 12, 13)))
                      + f"   {diff:>34} {rs[-1].state_bytes / 1024:5.0f} KiB")
+    return "\n".join(lines)
+
+
+def metrics_table(runs: dict[str, list[StreamRun]], newest: int = 5) -> str:
+    """The standard continual-learning numbers of learners run on the same streams, each the mean
+    over the streams with a 95% interval (Student's t): the average accuracy at the end (over all
+    intents), the backward transfer (:func:`backward_transfer`) and the forgetting
+    (:func:`forgetting`) in points, and the share of all test utterances predicted, at the end,
+    as the newest intent and as one of the ``newest`` newest (:func:`recency_share`; without a
+    preference for recent intents: 100/C and 100 * newest/C percent). "-" where a learner's
+    matrix lacks the rows a number needs (a learner scored only at some arrivals)."""
+    from .stats import mean_ci95_t
+
+    w = max(26, *(len(name) for name in runs))
+    C = runs[next(iter(runs))][0].acc.shape[-1]
+    head = (f"{'learner':>{w}} {'average acc. %':>14} {'BWT, points':>13} {'forgetting F':>13} "
+            f"{'newest at end %':>16} {f'{newest} newest %':>13}")
+    lines = [head, f"{'(no recency preference)':>{w}} {'':>14} {'':>13} {'':>13} {100 / C:16.1f} {100 * newest / C:13.1f}"]
+    for name, rs in runs.items():
+        acc = torch.stack([r.acc for r in rs])
+        full = not torch.isnan(acc.diagonal(dim1=-2, dim2=-1)).any()
+        cells = [mean_ci95_t(average_accuracy(acc)[:, -1])]
+        if full:
+            cells += [mean_ci95_t(backward_transfer(acc)), mean_ci95_t(forgetting(acc))]
+            age = torch.stack([r.predicted_age for r in rs])[:, -1]
+            cells += [mean_ci95_t(recency_share(age, 1)), mean_ci95_t(recency_share(age, newest))]
+        text = [f"{m + 0.0:5.1f} ± {h:4.1f}" for m, h in cells] + ["-"] * (5 - len(cells))
+        lines.append(f"{name:>{w}} " + " ".join(c.rjust(n) for c, n in zip(text, (14, 13, 13, 16, 13))))
     return "\n".join(lines)
 
 

@@ -97,7 +97,9 @@ def test_run_stream_fills_the_lower_triangle_and_the_summaries_read_it():
     acc[torch.tril_indices(4, 4).unbind()] = torch.tensor([100., 80, 100, 60, 90, 100, 50, 80, 90, 100])
     assert torch.allclose(cl.average_accuracy(acc), torch.tensor([100., 90, 250 / 3, 80]))
     assert cl.retention(acc, first=2).item() == pytest.approx(65 / 90 * 100)
-    assert cl.forgetting(acc, first=2).item() == pytest.approx(100 - 65 / 90 * 100)
+    # Chaudhry et al.'s forgetting: the best before the end minus the end, over intents 1 to 3
+    assert cl.forgetting(acc).item() == pytest.approx(((100 - 50) + (100 - 80) + (100 - 90)) / 3)
+    assert cl.backward_transfer(acc).item() == pytest.approx(((50 - 100) + (80 - 100) + (90 - 100)) / 3)
 
 
 def test_choose_on_val_returns_the_best_combination():
