@@ -7,6 +7,8 @@ catch the usual mistakes, and says which one it met (:class:`~metanlp_lite.feedb
 """
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Callable
 from typing import Any
 
@@ -53,10 +55,12 @@ def check_near_duplicates(near_duplicates: Callable[..., Any], seed: int = 0) ->
                 words = [vocab[c][j] for j in torch.randint(0, 10, (3,), generator=g).tolist()]
                 text[e, c] = " ".join(words) + f" {c}{i}"
         t1, t2, t3, t4 = sorted(test)[:4]
-        r1, r2, r3, r4, r5, r6 = rest[:6]
+        r1, r2, r3, r4, r5, r6, r7 = rest[:7]
         text[r1, "en"] = text[t1, "en"].upper() + "?"               # case and punctuation, in English
         text[r2, "ar"] = text[t2, "ar"] + "."                       # punctuation, in Arabic only
-        text[r3, "de"] = text[t3, "de"]                             # the very same words, in German only
+        text[r3, "de"] = text[t3, "de"].replace(" ", "  ", 1)       # the same words, one double space, in German only
+        text[t2, "en"] = text[t2, "en"].replace(" ", "-", 1)        # inner punctuation: "top-up" in the test sentence,
+        text[r7, "en"] = text[t2, "en"].replace("-", " ")           # "top up" in the other: twins
         text[r4, "en"] = text[t4, "en"] + " please"                 # one word more: no twin
         text[r5, "de"] = text[t1, "de"] if trial % 2 else text[r5, "de"]   # a twin of t1 in another language too
         text[r6, "ar"] = text[t3, "de"]                             # a test sentence's German words in Arabic: no twin
@@ -85,6 +89,15 @@ def check_near_duplicates(near_duplicates: Callable[..., Any], seed: int = 0) ->
         elif got == variant(lambda t: t, codes):
             hint = ("you compared the texts as they are: compare normalised(text), so that case and punctuation do not "
                     "count ('IS IT COLD?' and 'is it cold')")
+        elif got == variant(lambda t: t.lower().strip(string.punctuation + " "), codes):
+            hint = ("strip() removes punctuation and spaces at the ends only: 'top-up' inside a sentence stays and two "
+                    "spaces stay two; replace every punctuation mark by a space and rejoin the words (normalised(text))")
+        elif got == variant(lambda t: " ".join(re.sub(r"[^\w\s]", "", t.lower()).split()), codes):
+            hint = ("you deleted the punctuation: 'top-up' becomes 'topup', not 'top up'; replace each mark by a SPACE, "
+                    "then rejoin the words (normalised(text))")
+        elif got == variant(lambda t: re.sub(r"[^\w\s]", " ", t.lower()).strip(), codes):
+            hint = ("punctuation as spaces, but the spaces not rejoined: 'a  b' (two spaces) is 'a b'; split the text into "
+                    "words and join them with one space (normalised(text))")
         elif got == variant(normalised, ["en"]):
             hint = ("you compared the English texts only: a translator can say two English sentences alike, so compare "
                     "the translations in every language (each with the meta-test sentences' translations in that language)")

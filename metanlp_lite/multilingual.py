@@ -8,7 +8,9 @@
   meta-validation and meta-testing, disjoint: meta-test is every sentence of xSID's test files,
   in every language; the other two share out the rest, less every near-duplicate of a test
   sentence in any language (:func:`part_labels` turns a part and a set of languages into labels,
-  -1 elsewhere).
+  -1 elsewhere);
+- :func:`with_dialects`: a corpus with xSID's Norwegian dialect test sentences added, each speaker a
+  language ("no-1" .. "no-10"), for a blind check of the models held out on Norwegian.
 
 :mod:`metanlp_lite.crosslingual` trains and scores on this table (notebook 06) and re-exports
 these names.
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .fewshot.features import HashedNgrams
@@ -28,7 +31,7 @@ from .leakage import normalised, twin_rows
 from .xsid import XSID_INTENTS, XSID_LANGUAGES
 
 __all__ = ["LANGUAGES", "CHAR_BUCKETS", "Corpus", "load_corpus", "corpus_from_file", "reembed", "position_split",
-           "part_labels", "word_twins"]
+           "part_labels", "word_twins", "DIALECT_FILE", "with_dialects"]
 
 LANGUAGES: tuple[str, ...] = tuple(XSID_LANGUAGES)   # the 19 codes, "ar" ... "zh"
 CHAR_BUCKETS = 4096          # hashed n-grams: word unigrams and bigrams, character 2- to 4-grams
@@ -227,6 +230,86 @@ def word_twins(texts: Sequence[str], language: Sequence[str], text_en: Sequence[
     for text, code, e in zip(texts, language, text_en):
         same_words.setdefault((code, normalised(text)), set()).add(e)
     return {e for keys in same_words.values() if keys & sentences for e in keys - sentences}
+
+
+DIALECT_FILE = "no.test.conll"   # xSID's Norwegian test file: Bokmål (# id = 17/B) and 10 dialect speakers (17/1 .. 17/10)
+
+
+def _dialect_file_text(data_dir: Any = None) -> str:
+    """The text of xSID's ``no.test.conll``: from ``data_dir`` (or $METANLP_DATA_DIR)'s ``xsid/`` folder,
+    else downloaded; a FileNotFoundError that says how to fix it when neither works."""
+    from .data import DATA_DIR_ENV, data_dir_from_env
+    from .xsid import XSID_SOURCE, _download
+
+    folder = data_dir_from_env(data_dir)
+    if folder is not None and (folder / "xsid" / DIALECT_FILE).is_file():
+        return (folder / "xsid" / DIALECT_FILE).read_text(encoding="utf-8")
+    try:
+        return _download(DIALECT_FILE)
+    except Exception as err:  # offline, or a server's error: never made-up rows
+        where = f"{folder / 'xsid' / DIALECT_FILE} does not exist and " if folder is not None else ""
+        raise FileNotFoundError(
+            f"xSID's Norwegian dialect sentences: {where}the file cannot be downloaded from {XSID_SOURCE}.\n"
+            f"  Point {DATA_DIR_ENV} at a folder holding xsid/{DIALECT_FILE}, e.g.\n"
+            f"      export {DATA_DIR_ENV}=/path/to/data\n"
+            f"  or connect to the internet once (about 3 MB).\n"
+            f"  (The download said: {type(err).__name__}: {err})") from None
+
+
+def with_dialects(corpus: Corpus, *, data_dir: Any = None, show_progress: bool = True) -> Corpus:
+    """``corpus`` with xSID's Norwegian dialect test sentences appended: 10 speakers' versions of the
+    500 test sentences (``# id = 17/3``: speaker 3's version of English test sentence 17), each speaker
+    a language of its own, ``"no-1"`` .. ``"no-10"`` (split "test", text_en and english: the English
+    original, as for Bokmål).
+
+    Only the test file's versions are read: their sentences are meta-test sentences of
+    :func:`position_split` in every language, so none of them, in any language, reached meta-training
+    or meta-validation (the valid file's dialect versions translate meta-train and meta-val sentences
+    and are left out, even where their English text is also a test sentence's). Each speaker's rows are
+    in the order of the Bokmål test rows of the same sentences. The rows of ``corpus`` keep their features. A model
+    held out on "no" must be trained on ``corpus`` itself (the speakers would otherwise be training
+    languages) and scored on this one.
+
+    Raises ValueError when ``corpus`` has no English or Bokmål test rows, or the file a sentence
+    without a speaker's id; FileNotFoundError when the file is neither local nor downloadable.
+    """
+    from .text import embed
+    from .xsid import parse_conll
+
+    en_test = [i for i, (lang, s) in enumerate(zip(corpus.language, corpus.split)) if lang == "en" and s == "test"]
+    no_test = [i for i, (lang, s) in enumerate(zip(corpus.language, corpus.split)) if lang == "no" and s == "test"]
+    if not en_test or not no_test:
+        raise ValueError("with_dialects needs a corpus with English and Norwegian (load_corpus(['no']) loads both)")
+    position_of_english = {r: p for p, r in enumerate(en_test)}
+    bokmaal_order = {position_of_english[int(corpus.english[r])]: n for n, r in enumerate(no_test)}
+    index = {name: c for c, name in enumerate(corpus.class_names)}
+    new: list[tuple[int, int, str, int, int]] = []        # (speaker, Bokmål order, text, label, English row)
+    for n, s in enumerate(parse_conll(_dialect_file_text(data_dir), DIALECT_FILE), 1):
+        number, _, version = s.get("id", "").partition("/")
+        if version == "B":
+            continue
+        if not (number.isdigit() and version.isdigit()):
+            raise ValueError(f"{DIALECT_FILE}, sentence {n}: expected '# id = <sentence>/<speaker>', got {s.get('id')!r}")
+        p = int(number) - 1
+        if not s["text"]:
+            continue
+        new.append((int(version), bokmaal_order.get(p, len(no_test) + p), s["text"], index[s["intent"]], en_test[p]))
+    new.sort()
+    texts = [t for _, _, t, _, _ in new]
+    language = [f"no-{v}" for v, _, _, _, _ in new]
+    english = torch.tensor([e for *_, e in new], dtype=torch.long)
+    minilm = embed(texts, show_progress=show_progress)
+    chars = HashedNgrams(texts, CHAR_BUCKETS, (1, 2), (2, 3, 4), any_script=True, dtype=torch.float64)
+    width = max(corpus.chars.ids.shape[1], chars.ids.shape[1])
+    pad = lambda t: F.pad(t, (0, width - t.shape[1]))
+    joined = HashedNgrams.__new__(HashedNgrams)
+    joined.__dict__.update(corpus.chars.__dict__)
+    joined.ids = torch.cat([pad(corpus.chars.ids), pad(chars.ids)])
+    joined.weights = torch.cat([pad(corpus.chars.weights), pad(chars.weights)])
+    return Corpus(corpus.texts + texts, torch.cat([corpus.labels, torch.tensor([y for *_, y, _ in new], dtype=torch.long)]),
+                  corpus.language + language, corpus.split + ["test"] * len(texts),
+                  corpus.text_en + [corpus.texts[e] for *_, e in new], torch.cat([corpus.english, english]),
+                  corpus.class_names, torch.cat([corpus.minilm, minilm]), joined)
 
 
 def part_labels(corpus: Corpus, languages: Sequence[str], sentences: set[str]) -> Tensor:

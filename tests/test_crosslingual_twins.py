@@ -4,6 +4,9 @@ again, the queries that meet their own words in their episode's support set, and
 exercises 12a and 12b failing plausible wrong answers with a useful hint."""
 from __future__ import annotations
 
+import re
+import string
+
 import pytest
 import torch
 
@@ -133,6 +136,18 @@ def test_check_near_duplicates():
         tested = {normalised(t) for t, e in zip(texts, text_en) if e in test}
         return {e for t, e in zip(texts, text_en) if e not in test and normalised(t) in tested}
 
+    def stripped(texts, language, text_en, test):          # punctuation and spaces stripped at the ends only
+        same = lambda t: t.lower().strip(string.punctuation + " ")
+        tested = {(c, same(t)) for t, c, e in zip(texts, language, text_en) if e in test}
+        return {e for t, c, e in zip(texts, language, text_en) if e not in test and (c, same(t)) in tested}
+
+    def deleted(texts, language, text_en, test):           # punctuation deleted, not made a space: "top-up" -> "topup"
+        same = lambda t: " ".join(re.sub(r"[^\w\s]", "", t.lower()).split())
+        tested = {(c, same(t)) for t, c, e in zip(texts, language, text_en) if e in test}
+        return {e for t, c, e in zip(texts, language, text_en) if e not in test and (c, same(t)) in tested}
+
+    fails(checks.check_near_duplicates, stripped, "strip() removes", "top-up")
+    fails(checks.check_near_duplicates, deleted, "deleted the punctuation", "SPACE")
     fails(checks.check_near_duplicates, any_language, "across languages", "SAME language")
     fails(checks.check_near_duplicates, exact, "compare normalised(text)")
     fails(checks.check_near_duplicates, english_only, "compared the English texts only")
