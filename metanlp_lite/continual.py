@@ -42,7 +42,7 @@ from .params import gradient_step
 
 
 __all__ = ["Stream", "make_stream", "Learner", "RunningPrototypes", "OnlineHead", "head_step", "StreamRun",
-           "run_stream", "average_accuracy", "forgetting", "backward_transfer", "recency_share", "retention",
+           "run_stream", "average_accuracy", "accuracy_at_arrival", "forgetting", "backward_transfer", "recency_share", "retention",
            "JointHead", "tensor_bytes", "StreamData", "load_stream_data",
            "run_streams", "choose_on_val", "summarize", "metrics_table", "Prediction", "Assistant"]
 
@@ -187,13 +187,21 @@ class OnlineHead(_Columns):
       row (rows normalised when scoring, a row still at zero scores 0), with no bias;
     * ``align=True``: weight aligning (WA, Zhao et al., 2020), a correction at scoring time: the
       newest intent's row is rescaled to the mean norm of the older rows, and the bias is left
-      out (the rows alone are compared).
+      out (the rows alone are compared);
+    * ``score_bias=False``: the bias is trained as usual but left out when scoring (WA without
+      its rescaling: it separates what the bias does *during training* from its recency at scoring);
+    * ``freeze_rows=True``: each step moves only the row of the example's own intent (the rows of
+      the other intents stay where they are: no interference between rows).
+
+    ``step``: the SGD step, ``step(z, y, W, b, lr, scale) -> (W, b)``, :func:`head_step` by default
+    (exercise 13 of notebook 07 runs the head with the student's own).
     """
 
     def __init__(self, dim: int = 384, *, lr: float = 1.0, steps: int = 1, replay: int = 0, init: str = "zero",
                  scale: float = 10.0, body: Callable[[Tensor], Tensor] | None = None, seed: int = 0,
                  dtype: torch.dtype = torch.float64, bias: bool = True, cosine: bool = False,
-                 align: bool = False) -> None:
+                 align: bool = False, score_bias: bool = True, freeze_rows: bool = False,
+                 step: Callable[..., tuple[Tensor, Tensor]] | None = None) -> None:
         super().__init__()
         if init not in ("zero", "prototype"):
             raise ValueError(f"init must be 'zero' or 'prototype', got {init!r}")
@@ -202,6 +210,7 @@ class OnlineHead(_Columns):
                              "choose one of them")
         self.lr, self.steps, self.replay, self.init, self.scale = lr, steps, replay, init, scale
         self.bias, self.cosine, self.align = bias and not cosine, cosine, align
+        self.score_bias, self.freeze_rows, self.step = score_bias, freeze_rows, step or head_step
         self.body = body or (lambda z: F.normalize(z, dim=-1))
         self.W, self.b = torch.zeros(0, dim, dtype=dtype), torch.zeros(0, dtype=dtype)
         self.memory_z, self.memory_y = torch.zeros(0, dim, dtype=dtype), torch.zeros(0, dtype=torch.long)
@@ -220,7 +229,9 @@ class OnlineHead(_Columns):
                 pick = (torch.arange(len(self.memory_y)) if self.replay < 0 or self.replay >= len(self.memory_y)
                         else torch.randperm(len(self.memory_y), generator=self.gen)[:self.replay])
                 hz, hy = torch.cat([h, self.memory_z[pick]]), torch.cat([y, self.memory_y[pick]])
-            W, b = head_step(hz, hy, self.W, self.b, self.lr, self.scale)
+            W, b = self.step(hz, hy, self.W, self.b, self.lr, self.scale)
+            if self.freeze_rows:     # only the example's own row moves
+                W = torch.cat([self.W[:col], W[col:col + 1], self.W[col + 1:]])
             self.W, self.b = W, (b if self.bias else self.b)
         if self.replay:
             self.memory_z = torch.cat([self.memory_z, h])
@@ -234,7 +245,7 @@ class OnlineHead(_Columns):
             return h @ F.normalize(self.W, dim=-1).T
         if self.align:
             return h @ self.aligned_rows().T
-        return h @ self.W.T + (self.b if self.bias else 0)
+        return h @ self.W.T + (self.b if self.bias and self.score_bias else 0)
 
     def aligned_rows(self) -> Tensor:
         """(C, D): the rows with the newest one rescaled to the mean norm of the others (WA)."""
@@ -374,6 +385,13 @@ def retention(acc: Tensor, first: int = 10, at: int | None = None) -> Tensor:
     return acc[..., at - 1, :first].mean(-1) / acc[..., first - 1, :first].mean(-1) * 100
 
 
+def accuracy_at_arrival(acc: Tensor) -> Tensor:
+    """The mean accuracy of each intent right after it arrived, ``acc[j, j]``, over all intents, in
+    percent: how well a learner takes in a new intent at once (low: *intransigence*, Chaudhry et
+    al., 2018, who measure it against a joint model). acc: (..., T, T) -> (...)."""
+    return acc.diagonal(dim1=-2, dim2=-1).mean(-1)
+
+
 def backward_transfer(acc: Tensor) -> Tensor:
     """Backward transfer (Lopez-Paz & Ranzato, 2017), in points: the mean over the intents j < T
     (all but the last) of ``acc[T, j] - acc[j, j]``, the accuracy at the end minus that right after
@@ -499,7 +517,8 @@ def summarize(runs: dict[str, list[StreamRun]], baseline: str, first: int = 10) 
 def metrics_table(runs: dict[str, list[StreamRun]], newest: int = 5) -> str:
     """The standard continual-learning numbers of learners run on the same streams, each the mean
     over the streams with a 95% interval (Student's t): the average accuracy at the end (over all
-    intents), the backward transfer (:func:`backward_transfer`) and the forgetting
+    intents), the mean accuracy of each intent right after it arrived (:func:`accuracy_at_arrival`),
+    the backward transfer (:func:`backward_transfer`) and the forgetting
     (:func:`forgetting`) in points, and the share of all test utterances predicted, at the end,
     as the newest intent and as one of the ``newest`` newest (:func:`recency_share`; without a
     preference for recent intents: 100/C and 100 * newest/C percent). "-" where a learner's
@@ -508,19 +527,19 @@ def metrics_table(runs: dict[str, list[StreamRun]], newest: int = 5) -> str:
 
     w = max(26, *(len(name) for name in runs))
     C = runs[next(iter(runs))][0].acc.shape[-1]
-    head = (f"{'learner':>{w}} {'average acc. %':>14} {'BWT, points':>13} {'forgetting F':>13} "
+    head = (f"{'learner':>{w}} {'average acc. %':>14} {'at arrival %':>13} {'BWT, points':>13} {'forgetting F':>13} "
             f"{'newest at end %':>16} {f'{newest} newest %':>13}")
-    lines = [head, f"{'(no recency preference)':>{w}} {'':>14} {'':>13} {'':>13} {100 / C:16.1f} {100 * newest / C:13.1f}"]
+    lines = [head, f"{'(no recency preference)':>{w}} {'':>14} {'':>13} {'':>13} {'':>13} {100 / C:16.1f} {100 * newest / C:13.1f}"]
     for name, rs in runs.items():
         acc = torch.stack([r.acc for r in rs])
         full = not torch.isnan(acc.diagonal(dim1=-2, dim2=-1)).any()
         cells = [mean_ci95_t(average_accuracy(acc)[:, -1])]
         if full:
-            cells += [mean_ci95_t(backward_transfer(acc)), mean_ci95_t(forgetting(acc))]
+            cells += [mean_ci95_t(accuracy_at_arrival(acc)), mean_ci95_t(backward_transfer(acc)), mean_ci95_t(forgetting(acc))]
             age = torch.stack([r.predicted_age for r in rs])[:, -1]
             cells += [mean_ci95_t(recency_share(age, 1)), mean_ci95_t(recency_share(age, newest))]
-        text = [f"{m + 0.0:5.1f} ± {h:4.1f}" for m, h in cells] + ["-"] * (5 - len(cells))
-        lines.append(f"{name:>{w}} " + " ".join(c.rjust(n) for c, n in zip(text, (14, 13, 13, 16, 13))))
+        text = [f"{m + 0.0:5.1f} ± {h:4.1f}" for m, h in cells] + ["-"] * (6 - len(cells))
+        lines.append(f"{name:>{w}} " + " ".join(c.rjust(n) for c, n in zip(text, (14, 13, 13, 13, 16, 13))))
     return "\n".join(lines)
 
 

@@ -10,7 +10,9 @@ representation and the step size: the representation is trained to make online S
 - :func:`oml_meta_loss`: one batch of simulated streams, differentiable end to end (the head's
   steps are :func:`~metanlp_lite.continual.head_step`, in closed form);
 - :class:`OML`: the online learner at meta-test time (frozen representation, online head), run
-  by :func:`~metanlp_lite.continual.run_stream` like any other learner.
+  by :func:`~metanlp_lite.continual.run_stream` like any other learner;
+- :func:`train_adapter_supervised`: the control without episodes, the same adapter trained as a
+  plain classifier of the meta-train intents (cosine softmax), kept by the same meta-val rule.
 
 Each new intent's row starts at its first example's representation (Proto-MAML's
 initialisation) by default, with ``init="zero"`` at zero; the paper also meta-learns the head's
@@ -28,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .continual import OnlineHead, average_accuracy, head_step, make_stream, run_stream, tensor_bytes
+from .continual import OnlineHead, RunningPrototypes, average_accuracy, head_step, make_stream, run_stream, tensor_bytes
 from .reproducible import init_linear_, train_keeping_best
 
-__all__ = ["RepresentationNet", "OML", "OMLLog", "oml_meta_loss", "meta_train_oml"]
+__all__ = ["RepresentationNet", "OML", "PrototypesOn", "OMLLog", "oml_meta_loss", "meta_train_oml", "train_adapter_supervised"]
 
 
 class RepresentationNet(nn.Module):
@@ -53,19 +55,40 @@ class RepresentationNet(nn.Module):
 
 class OML(OnlineHead):
     """OML at meta-test time (Javed & White, 2019): the meta-learned representation, frozen, and
-    an online head on it, trained by plain SGD (no replay) with the meta-learned step size."""
+    an online head on it, trained by plain SGD (no replay) with the meta-learned step size (or
+    ``lr``, if given: a step size chosen otherwise, e.g. on meta-val)."""
 
     def __init__(self, rln: RepresentationNet, *, steps: int = 1, scale: float = 10.0, replay: int = 0,
-                 init: str = "prototype") -> None:
+                 init: str = "prototype", lr: float | None = None) -> None:
         rln = copy.deepcopy(rln).double().eval()    # float64 arithmetic: the same on any CPU
 
         @torch.no_grad()
         def body(z: Tensor) -> Tensor:
             return rln(z.double())
 
-        super().__init__(rln.outer.out_features, lr=rln.log_lr.exp().item(), steps=steps, replay=replay,
+        super().__init__(rln.outer.out_features, lr=rln.log_lr.exp().item() if lr is None else lr, steps=steps, replay=replay,
                          init=init, scale=scale, body=body)
         self.rln = rln
+
+    def state_bytes(self) -> int:
+        return super().state_bytes() + tensor_bytes(*self.rln.parameters())
+
+
+class PrototypesOn(RunningPrototypes):
+    """Nearest class mean (running means, by cosine) on a frozen representation ``h_θ``: OML's
+    control without any online step, which with names averages the name and the example."""
+
+    def __init__(self, rln: RepresentationNet) -> None:
+        super().__init__(rln.outer.out_features)
+        self.rln = copy.deepcopy(rln).double().eval()
+
+    @torch.no_grad()
+    def learn(self, z: Tensor, label: int) -> None:
+        super().learn(self.rln(z.double()), label)
+
+    @torch.no_grad()
+    def represent(self, z: Tensor) -> Tensor:
+        return super().represent(self.rln(z.double()))
 
     def state_bytes(self) -> int:
         return super().state_bytes() + tensor_bytes(*self.rln.parameters())
@@ -156,4 +179,57 @@ def meta_train_oml(rln: RepresentationNet, features: Tensor, labels: Tensor, tra
 
     checked, val, losses, best_step = train_keeping_best(rln, opt, loss_fn, score, steps=steps, eval_every=eval_every,
                                                          desc="meta-training OML", show_progress=show_progress)
+    return OMLLog(checked, val, losses, best_step, time.perf_counter() - start)
+
+
+def train_adapter_supervised(rln: RepresentationNet, features: Tensor, labels: Tensor, train_classes: Sequence[int],
+                             val_classes: Sequence[int], *, steps: int = 150, batch: int = 960, lr: float = 1e-4,
+                             weight_decay: float = 1e-2, scale: float = 10.0, init: str = "prototype",
+                             eval_every: int = 25, val_streams: int = 5, k_shot: int = 1, n_query: int = 5,
+                             seed: int = 0, show_progress: bool = True) -> OMLLog:
+    """The control of OML without episodes: the same adapter trained as a plain classifier of all
+    the meta-train intents at once, no stream, no online step.
+
+    Each step: ``batch`` random meta-train utterances (960 = :func:`meta_train_oml`'s 8 streams of
+    20 intents x 6 utterances), the cross-entropy of a cosine softmax
+    ``scale * <h(x), normalize(v_y)>`` over all meta-train intents (one learned vector ``v_y`` per
+    intent, starting at its normalised mean embedding), one AdamW step on the adapter and the
+    vectors; float64, parameters rounded to float32 after each step. The checkpoint is chosen by
+    :func:`meta_train_oml`'s rule (the online learner :class:`OML` on ``val_streams`` streams of
+    all meta-val intents, every ``eval_every`` steps and at step 0). The step size ``rln.log_lr``
+    is not trained. features: (P, D); labels: (P,) class ids.
+    """
+    start = time.perf_counter()
+    features, labels = features.double(), torch.as_tensor(labels)
+    train = torch.tensor(list(train_classes))
+    if len(train) < 2:
+        raise ValueError(f"a classifier of the meta-train intents needs at least 2 of them, got {len(train)}")
+    rows = torch.nonzero(torch.isin(labels, train)).flatten()
+    column = {c: i for i, c in enumerate(train.tolist())}
+    x, y = features[rows], torch.tensor([column[int(c)] for c in labels[rows]])
+    gen = torch.Generator().manual_seed(seed)
+    streams = [make_stream(labels, list(val_classes), k_shot=k_shot, n_query=n_query, seed=seed + 1000 + i)
+               for i in range(val_streams)]
+    rln.double()
+    rln.log_lr.requires_grad_(False)
+    # the intents' vectors live on the module, so that the checkpoint keeps them with the adapter
+    rln.class_vectors = nn.Parameter(torch.stack([F.normalize(x[y == k].mean(0), dim=-1) for k in range(len(train))]))
+    opt = torch.optim.AdamW([p for p in rln.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+
+    def score() -> float:
+        return sum(average_accuracy(run_stream(OML(rln, scale=scale, init=init), features, s).acc)[-1].item()
+                   for s in streams) / len(streams)
+
+    def loss_fn() -> Tensor:
+        idx = torch.randint(len(y), (batch,), generator=gen)
+        logits = scale * rln(x[idx]) @ F.normalize(rln.class_vectors, dim=-1).T
+        return F.cross_entropy(logits, y[idx])
+
+    try:
+        checked, val, losses, best_step = train_keeping_best(rln, opt, loss_fn, score, steps=steps, eval_every=eval_every,
+                                                             desc="training the adapter without episodes",
+                                                             show_progress=show_progress)
+    finally:
+        del rln.class_vectors
+        rln.log_lr.requires_grad_(True)
     return OMLLog(checked, val, losses, best_step, time.perf_counter() - start)
