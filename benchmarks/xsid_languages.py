@@ -21,12 +21,12 @@ and its time in ``metanlp_lite/results/xsid_languages.pt``, shipped with the pac
 reads it (:func:`~metanlp_lite.crosslingual.load_language_results`) and retrains one run itself,
 which must give the same accuracies. Written after every run; a rerun keeps what is stored.
 Each run uses one thread; ``--jobs`` runs that many at once. The stored runs (2026-12-07, seeds
-0, 1 and 2 of every body and variant, 399 runs and nearest class mean) took about an hour on 2 cores (two
+0, 1 and 2 of every body and variant, 399 runs and nearest class mean) took about an hour on 2 cores (the CPU model was not recorded; two
 runs at a time, one thread each).
 
     python benchmarks/xsid_languages.py --dialects
 
-The blind check on a new language variety: the Norwegian-held-out ``both`` and ``both-sup`` (seeds 0,
+The check on a new language variety (new texts with the same content: not blind to content): the Norwegian-held-out ``both`` and ``both-sup`` (seeds 0,
 1, 2, as stored) are trained again, and they and those beside the frozen encoder (``both+frozen``,
 ``both-sup+frozen``), and nearest class mean, are scored on xSID's Norwegian dialect test sentences
 (:func:`~metanlp_lite.crosslingual.with_dialects`: 10 speakers, each their own 600 episodes per K, seed
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--redo-ncm", action="store_true",
                         help="score nearest class mean again even where it is stored (after the embeddings changed)")
     parser.add_argument("--dialects", action="store_true",
-                        help="only the blind check on the Norwegian dialect test sentences (stored under 'dialects')")
+                        help="only the check on the Norwegian dialect test sentences (stored under 'dialects')")
     args = parser.parse_args()
     if args.dialects:
         return main_dialects(args)

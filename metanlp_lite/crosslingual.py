@@ -18,7 +18,7 @@ every language at once. Here:
   :func:`episode_rows`: those episodes' rows, so that the stored runs can be rescored without some
   of them (:func:`twin_sentences`: the meta-test sentences with a template twin below the split's cut);
 - :func:`with_dialects` (from :mod:`metanlp_lite.multilingual`): xSID's Norwegian dialect test
-  sentences, each speaker a language of its own, for a blind check of models held out on Norwegian;
+  sentences, each speaker a language of its own, for a check of models held out on Norwegian on new texts with the same content (not blind to content);
 - :func:`tokenizer_stats` and :func:`char_overlap`: why the English encoder fails where it fails,
   and how close a language is to the training languages.
 """
@@ -46,11 +46,11 @@ __all__ = ["LANGUAGES", "CHAR_BUCKETS", "Corpus", "load_corpus", "position_split
            "LanguageBody", "encode", "reembed", "MetaTrainLog", "meta_train", "leave_one_out", "evaluate_language",
            "episode_rows", "twin_sentences", "word_twins",
            "RESULTS", "load_language_results", "tokenizer_stats",
-           "char_grams", "char_overlap", "corpus_from_file", "with_dialects", "DIALECT_FILE"]
+           "char_grams", "char_overlap", "corpus_from_file", "with_dialects", "dialect_rows", "DIALECT_FILE"]
 
 from .leakage import twin_rows
 from .multilingual import (CHAR_BUCKETS, LANGUAGES, Corpus, corpus_from_file, load_corpus, part_labels,
-                           position_split, reembed, with_dialects, word_twins, DIALECT_FILE)
+                           position_split, reembed, with_dialects, dialect_rows, word_twins, DIALECT_FILE)
 
 
 def _sampler(labels: Tensor, language: Sequence[str], code: str, n_way: int, k_shot: int, n_query: int,

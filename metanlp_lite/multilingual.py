@@ -10,7 +10,9 @@
   sentence in any language (:func:`part_labels` turns a part and a set of languages into labels,
   -1 elsewhere);
 - :func:`with_dialects`: a corpus with xSID's Norwegian dialect test sentences added, each speaker a
-  language ("no-1" .. "no-10"), for a blind check of the models held out on Norwegian.
+  language ("no-1" .. "no-10"), for a check of the models held out on Norwegian on new texts with the same content;
+  :func:`dialect_rows`: the speakers' versions of the test or the validation file, as rows (for
+  finding twins among them).
 
 :mod:`metanlp_lite.crosslingual` trains and scores on this table (notebook 06) and re-exports
 these names.
@@ -31,7 +33,7 @@ from .leakage import normalised, twin_rows
 from .xsid import XSID_INTENTS, XSID_LANGUAGES
 
 __all__ = ["LANGUAGES", "CHAR_BUCKETS", "Corpus", "load_corpus", "corpus_from_file", "reembed", "position_split",
-           "part_labels", "word_twins", "DIALECT_FILE", "with_dialects"]
+           "part_labels", "word_twins", "DIALECT_FILE", "with_dialects", "dialect_rows"]
 
 LANGUAGES: tuple[str, ...] = tuple(XSID_LANGUAGES)   # the 19 codes, "ar" ... "zh"
 CHAR_BUCKETS = 4096          # hashed n-grams: word unigrams and bigrams, character 2- to 4-grams
@@ -235,32 +237,72 @@ def word_twins(texts: Sequence[str], language: Sequence[str], text_en: Sequence[
 DIALECT_FILE = "no.test.conll"   # xSID's Norwegian test file: Bokmål (# id = 17/B) and 10 dialect speakers (17/1 .. 17/10)
 
 
-def _dialect_file_text(data_dir: Any = None) -> str:
-    """The text of xSID's ``no.test.conll``: from ``data_dir`` (or $METANLP_DATA_DIR)'s ``xsid/`` folder,
-    else downloaded; a FileNotFoundError that says how to fix it when neither works."""
+def _dialect_file_text(data_dir: Any = None, name: str = DIALECT_FILE) -> str:
+    """The text of one of xSID's Norwegian files (``no.test.conll``, or ``no.valid.conll``): from ``data_dir``
+    (or $METANLP_DATA_DIR)'s ``xsid/`` folder, else downloaded; a FileNotFoundError that says how to fix it
+    when neither works."""
     from .data import DATA_DIR_ENV, data_dir_from_env
-    from .xsid import XSID_SOURCE, _download
+    from .xsid import XSID_SOURCE, download_file
 
     folder = data_dir_from_env(data_dir)
-    if folder is not None and (folder / "xsid" / DIALECT_FILE).is_file():
-        return (folder / "xsid" / DIALECT_FILE).read_text(encoding="utf-8")
+    if folder is not None and (folder / "xsid" / name).is_file():
+        return (folder / "xsid" / name).read_text(encoding="utf-8")
     try:
-        return _download(DIALECT_FILE)
+        return download_file(name)
     except Exception as err:  # offline, or a server's error: never made-up rows
-        where = f"{folder / 'xsid' / DIALECT_FILE} does not exist and " if folder is not None else ""
+        where = f"{folder / 'xsid' / name} does not exist and " if folder is not None else ""
         raise FileNotFoundError(
             f"xSID's Norwegian dialect sentences: {where}the file cannot be downloaded from {XSID_SOURCE}.\n"
-            f"  Point {DATA_DIR_ENV} at a folder holding xsid/{DIALECT_FILE}, e.g.\n"
+            f"  Point {DATA_DIR_ENV} at a folder holding xsid/{name}, e.g.\n"
             f"      export {DATA_DIR_ENV}=/path/to/data\n"
             f"  or connect to the internet once (about 3 MB).\n"
             f"  (The download said: {type(err).__name__}: {err})") from None
 
 
-def with_dialects(corpus: Corpus, *, data_dir: Any = None, show_progress: bool = True) -> Corpus:
+def dialect_rows(corpus: Corpus, split: str = "test", *, data_dir: Any = None) -> list[tuple[str, str, int, int]]:
+    """xSID's Norwegian dialect speakers' versions of one file's sentences, as rows: (speaker's code "no-1" ..
+    "no-10", text, intent id, row of the English original in ``corpus``), speaker by speaker.
+
+    split "test": ``no.test.conll``, 10 speakers' versions of the 500 test sentences, each speaker's rows in
+    the order of the Bokmål test rows of the same sentences (the rows :func:`with_dialects` appends);
+    "valid": ``no.valid.conll``, their versions of the 300 validation sentences (translations of meta-train
+    and meta-val sentences: for finding twins, never for scoring), in file order. No encoder is run.
+    Raises ValueError for another split, a corpus without English or Bokmål rows of that split, or a
+    sentence without a speaker's id.
+    """
+    from .xsid import parse_conll
+
+    if split not in ("test", "valid"):
+        raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
+    en_rows = [i for i, (lang, s) in enumerate(zip(corpus.language, corpus.split)) if lang == "en" and s == split]
+    no_rows = [i for i, (lang, s) in enumerate(zip(corpus.language, corpus.split)) if lang == "no" and s == split]
+    if not en_rows or not no_rows:
+        raise ValueError("the dialect sentences need a corpus with English and Norwegian (load_corpus(['no']) loads both)")
+    position_of_english = {r: p for p, r in enumerate(en_rows)}
+    bokmaal_order = {position_of_english[int(corpus.english[r])]: n for n, r in enumerate(no_rows)}
+    index = {name: c for c, name in enumerate(corpus.class_names)}
+    name = DIALECT_FILE if split == "test" else DIALECT_FILE.replace("test", "valid")
+    new: list[tuple[int, int, str, int, int]] = []        # (speaker, Bokmål order, text, label, English row)
+    for n, s in enumerate(parse_conll(_dialect_file_text(data_dir, name), name), 1):
+        number, _, version = s.get("id", "").partition("/")
+        if version == "B":
+            continue
+        if not (number.isdigit() and version.isdigit()):
+            raise ValueError(f"{name}, sentence {n}: expected '# id = <sentence>/<speaker>', got {s.get('id')!r}")
+        p = int(number) - 1
+        if not s["text"]:
+            continue
+        order = bokmaal_order.get(p, len(no_rows) + p) if split == "test" else p
+        new.append((int(version), order, s["text"], index[s["intent"]], en_rows[p]))
+    new.sort()
+    return [(f"no-{v}", text, label, e) for v, _, text, label, e in new]
+
+
+def with_dialects(corpus: Corpus, *, data_dir: Any = None, show_progress: bool = True, features: bool = True) -> Corpus:
     """``corpus`` with xSID's Norwegian dialect test sentences appended: 10 speakers' versions of the
     500 test sentences (``# id = 17/3``: speaker 3's version of English test sentence 17), each speaker
     a language of its own, ``"no-1"`` .. ``"no-10"`` (split "test", text_en and english: the English
-    original, as for Bokmål).
+    original, as for Bokmål; :func:`dialect_rows`).
 
     Only the test file's versions are read: their sentences are meta-test sentences of
     :func:`position_split` in every language, so none of them, in any language, reached meta-training
@@ -270,43 +312,34 @@ def with_dialects(corpus: Corpus, *, data_dir: Any = None, show_progress: bool =
     held out on "no" must be trained on ``corpus`` itself (the speakers would otherwise be training
     languages) and scored on this one.
 
+    ``features=False``: the new rows' MiniLM embeddings are NaN and their n-grams empty (no encoder is
+    run: a minute saved the first time): enough to draw their episodes (:func:`episode_rows`) and read
+    their texts, not to score a model on them.
+
     Raises ValueError when ``corpus`` has no English or Bokmål test rows, or the file a sentence
     without a speaker's id; FileNotFoundError when the file is neither local nor downloadable.
     """
     from .text import embed
-    from .xsid import parse_conll
 
-    en_test = [i for i, (lang, s) in enumerate(zip(corpus.language, corpus.split)) if lang == "en" and s == "test"]
-    no_test = [i for i, (lang, s) in enumerate(zip(corpus.language, corpus.split)) if lang == "no" and s == "test"]
-    if not en_test or not no_test:
-        raise ValueError("with_dialects needs a corpus with English and Norwegian (load_corpus(['no']) loads both)")
-    position_of_english = {r: p for p, r in enumerate(en_test)}
-    bokmaal_order = {position_of_english[int(corpus.english[r])]: n for n, r in enumerate(no_test)}
-    index = {name: c for c, name in enumerate(corpus.class_names)}
-    new: list[tuple[int, int, str, int, int]] = []        # (speaker, Bokmål order, text, label, English row)
-    for n, s in enumerate(parse_conll(_dialect_file_text(data_dir), DIALECT_FILE), 1):
-        number, _, version = s.get("id", "").partition("/")
-        if version == "B":
-            continue
-        if not (number.isdigit() and version.isdigit()):
-            raise ValueError(f"{DIALECT_FILE}, sentence {n}: expected '# id = <sentence>/<speaker>', got {s.get('id')!r}")
-        p = int(number) - 1
-        if not s["text"]:
-            continue
-        new.append((int(version), bokmaal_order.get(p, len(no_test) + p), s["text"], index[s["intent"]], en_test[p]))
-    new.sort()
-    texts = [t for _, _, t, _, _ in new]
-    language = [f"no-{v}" for v, _, _, _, _ in new]
+    new = dialect_rows(corpus, "test", data_dir=data_dir)
+    texts = [t for _, t, _, _ in new]
+    language = [code for code, _, _, _ in new]
     english = torch.tensor([e for *_, e in new], dtype=torch.long)
-    minilm = embed(texts, show_progress=show_progress)
-    chars = HashedNgrams(texts, CHAR_BUCKETS, (1, 2), (2, 3, 4), any_script=True, dtype=torch.float64)
-    width = max(corpus.chars.ids.shape[1], chars.ids.shape[1])
+    if features:
+        minilm = embed(texts, show_progress=show_progress)
+        chars = HashedNgrams(texts, CHAR_BUCKETS, (1, 2), (2, 3, 4), any_script=True, dtype=torch.float64)
+        ids, weights = chars.ids, chars.weights
+    else:
+        minilm = torch.full((len(texts), corpus.minilm.shape[1]), float("nan"), dtype=corpus.minilm.dtype)
+        ids = torch.zeros((len(texts), 1), dtype=corpus.chars.ids.dtype)
+        weights = torch.zeros((len(texts), 1), dtype=corpus.chars.weights.dtype)
+    width = max(corpus.chars.ids.shape[1], ids.shape[1])
     pad = lambda t: F.pad(t, (0, width - t.shape[1]))
     joined = HashedNgrams.__new__(HashedNgrams)
     joined.__dict__.update(corpus.chars.__dict__)
-    joined.ids = torch.cat([pad(corpus.chars.ids), pad(chars.ids)])
-    joined.weights = torch.cat([pad(corpus.chars.weights), pad(chars.weights)])
-    return Corpus(corpus.texts + texts, torch.cat([corpus.labels, torch.tensor([y for *_, y, _ in new], dtype=torch.long)]),
+    joined.ids = torch.cat([pad(corpus.chars.ids), pad(ids)])
+    joined.weights = torch.cat([pad(corpus.chars.weights), pad(weights)])
+    return Corpus(corpus.texts + texts, torch.cat([corpus.labels, torch.tensor([y for _, _, y, _ in new], dtype=torch.long)]),
                   corpus.language + language, corpus.split + ["test"] * len(texts),
                   corpus.text_en + [corpus.texts[e] for *_, e in new], torch.cat([corpus.english, english]),
                   corpus.class_names, torch.cat([corpus.minilm, minilm]), joined)

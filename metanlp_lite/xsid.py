@@ -37,7 +37,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["XSID_LANGUAGES", "XSID_INTENTS", "XSID_SPLITS", "XSID_COMMIT", "XSID_URL", "XSID_SOURCE", "xsid_files",
+__all__ = ["download_file", "XSID_LANGUAGES", "XSID_INTENTS", "XSID_SPLITS", "XSID_COMMIT", "XSID_URL", "XSID_SOURCE", "xsid_files",
            "read_xsid", "fetch_xsid", "parse_conll", "parallel_positions"]
 
 XSID_LANGUAGES: dict[str, str] = {  # code (as in the file names) -> name
@@ -148,7 +148,9 @@ def read_xsid(language: str, folder: Path) -> XsidRows:
 
 
 @lru_cache(maxsize=None)
-def _download(name: str) -> str:
+def download_file(name: str) -> str:
+    """The text of one file of xSID's repository at :data:`XSID_COMMIT` (``de.test.conll``...), downloaded once a
+    session."""
     with urllib.request.urlopen(XSID_URL.format(file=name), timeout=20) as response:
         return response.read().decode("utf-8")
 
@@ -156,4 +158,4 @@ def _download(name: str) -> str:
 def fetch_xsid(language: str, spec: object = None) -> XsidRows:
     """:func:`read_xsid`, downloaded from the repository at :data:`XSID_COMMIT` (each file once a
     session); ``spec`` (the dataset's, from the registry) is not needed."""
-    return _rows(language, _download)
+    return _rows(language, download_file)

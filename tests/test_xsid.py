@@ -161,9 +161,9 @@ def offline(monkeypatch):
         raise OSError("network switched off by the test")
 
     monkeypatch.setattr(xsid.urllib.request, "urlopen", urlopen)
-    xsid._download.cache_clear()
+    xsid.download_file.cache_clear()
     yield tried
-    xsid._download.cache_clear()
+    xsid.download_file.cache_clear()
 
 
 def test_no_folder_and_no_network_says_what_to_do(offline, monkeypatch, tmp_path):
