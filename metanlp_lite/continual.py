@@ -21,9 +21,10 @@ classifier over all of them. Everything runs on frozen sentence embeddings (D = 
 - :class:`JointHead`: the same softmax head trained offline, to convergence, on every example
   seen at once: the joint bound of a stream (what learning one intent at a time costs the head);
 - :func:`run_stream`: the accuracy matrix ``acc[t, j]`` (intent j's test accuracy after arrival
-  t), the update latencies and which intents the predictions go to; :func:`average_accuracy`,
-  :func:`retention`, :func:`backward_transfer` and :func:`forgetting` summarise it,
-  :func:`recency_share` says how often the newest intents are predicted;
+  t), the update latencies and which intents the predictions go to; :mod:`metanlp_lite.stream_metrics`
+  summarises it (:func:`average_accuracy`, :func:`retention`, :func:`backward_transfer`,
+  :func:`forgetting`, :func:`recency_share`, :func:`summarize`, :func:`metrics_table`; re-exported
+  here);
 - :class:`Assistant`: running prototypes on text, taught intents by name and a few sentences,
   with its predictions' confidence and nearest intents (the notebook's "teach it" widget,
   :func:`~metanlp_lite.widgets.teach_intent`).
@@ -39,6 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .params import gradient_step
+from .stream_metrics import (accuracy_at_arrival, average_accuracy, backward_transfer, forgetting, metrics_table,
+                             recency_share, retention, summarize)
 
 
 __all__ = ["Stream", "make_stream", "Learner", "RunningPrototypes", "OnlineHead", "head_step", "StreamRun",
@@ -372,56 +375,6 @@ def run_stream(learner: Learner, features: Tensor, stream: Stream, names: Tensor
     return StreamRun(acc, torch.tensor(times), learner.state_bytes(), age)
 
 
-def average_accuracy(acc: Tensor) -> Tensor:
-    """(C, C) -> (C,): after each arrival t, the mean accuracy over the t + 1 intents seen."""
-    return torch.nanmean(acc, dim=-1)
-
-
-def retention(acc: Tensor, first: int = 10, at: int | None = None) -> Tensor:
-    """How much of its accuracy on the first ``first`` intents a learner keeps: their mean
-    accuracy after arrival ``at`` (default: the last) over that right after they all arrived
-    (arrival ``first``), in percent. acc: (..., C, C)."""
-    at = acc.shape[-1] if at is None else at
-    return acc[..., at - 1, :first].mean(-1) / acc[..., first - 1, :first].mean(-1) * 100
-
-
-def accuracy_at_arrival(acc: Tensor) -> Tensor:
-    """The mean accuracy of each intent right after it arrived, ``acc[j, j]``, over all intents, in
-    percent: how well a learner takes in a new intent at once (low: *intransigence*, Chaudhry et
-    al., 2018, who measure it against a joint model). acc: (..., T, T) -> (...)."""
-    return acc.diagonal(dim1=-2, dim2=-1).mean(-1)
-
-
-def backward_transfer(acc: Tensor) -> Tensor:
-    """Backward transfer (Lopez-Paz & Ranzato, 2017), in points: the mean over the intents j < T
-    (all but the last) of ``acc[T, j] - acc[j, j]``, the accuracy at the end minus that right after
-    the intent arrived (negative: forgetting). acc: (..., T, T) -> (...)."""
-    T = acc.shape[-1]
-    if T < 2:
-        raise ValueError(f"backward transfer needs at least 2 arrivals, got an accuracy matrix of {T}")
-    j = torch.arange(T - 1)
-    return (acc[..., -1, :-1] - acc[..., j, j]).mean(-1)
-
-
-def forgetting(acc: Tensor) -> Tensor:
-    """The forgetting measure of Chaudhry et al. (2018), in points: the mean over the intents
-    j < T (all but the last) of ``max_{j <= t < T} acc[t, j] - acc[T, j]``, the most a learner ever
-    knew of intent j before the end minus what it knows at the end (0: nothing lost).
-    acc: (..., T, T) -> (...), NaN above the diagonal."""
-    T = acc.shape[-1]
-    if T < 2:
-        raise ValueError(f"forgetting needs at least 2 arrivals, got an accuracy matrix of {T}")
-    best = acc[..., :-1, :-1].nan_to_num(float("-inf")).amax(-2)     # (..., T - 1): max over t < T
-    return (best - acc[..., -1, :-1]).mean(-1)
-
-
-def recency_share(predicted_age: Tensor, newest: int = 1) -> Tensor:
-    """The share (percent) of all seen intents' test utterances predicted as one of the ``newest``
-    intents to arrive, after each arrival. predicted_age: (..., C, C) (:class:`StreamRun`'s) -> (..., C).
-    A learner with no preference for recent intents predicts the newest one for about 1/t of them."""
-    return predicted_age[..., :newest].nansum(-1)
-
-
 # ---------------------------------------------------------------------------------------
 # The experiment: data, learners, choices on meta-val
 # ---------------------------------------------------------------------------------------
@@ -482,65 +435,6 @@ def choose_on_val(make: Callable[..., Learner], data: StreamData, grid: dict[str
         scores[values] = torch.stack([average_accuracy(r.acc)[-1] for r in runs]).mean().item()
     best = max(scores, key=scores.get)
     return dict(zip(keys, best)), scores
-
-
-def summarize(runs: dict[str, list[StreamRun]], baseline: str, first: int = 10) -> str:
-    """A table of learners run on the same streams: the final accuracy over all intents, the
-    accuracy on the first ``first`` intents right after they arrived and at the end, the retention
-    (the mean over streams of each stream's ratio), the paired differences from ``baseline`` in
-    final accuracy and in retention, and the memory kept at the end (KiB). Intervals: 95%, over the
-    streams, with Student's t (:func:`~metanlp_lite.stats.mean_ci95_t`). No timings: they vary
-    from run to run (see ``StreamRun.update_ms``)."""
-    from .stats import mean_ci95_t
-
-    def table(rs: list[StreamRun]) -> tuple[Tensor, Tensor, Tensor]:
-        acc = torch.stack([r.acc for r in rs])
-        return acc, average_accuracy(acc)[:, -1], retention(acc, first)
-
-    _, base_final, base_keep = table(runs[baseline])
-    w = max(26, *(len(name) for name in runs))
-    lines = [f"{'learner':>{w}} {'final, all':>12} {f'first {first}: at {first}':>16} {'at the end':>12} "
-             f"{'retention %':>13}   {'minus ' + baseline + ': final, retention':>34} {'memory':>9}"]
-    for name, rs in runs.items():
-        acc, final, keep = table(rs)
-        cells = [mean_ci95_t(final), mean_ci95_t(acc[:, first - 1, :first].mean(-1)),
-                 mean_ci95_t(acc[:, -1, :first].mean(-1)), mean_ci95_t(keep)]
-        (d, hd), (dk, hk) = mean_ci95_t(final - base_final), mean_ci95_t(keep - base_keep)
-        # round first: a difference of -0.04 prints as +0.0, never as "-0.0" (whose sign varies by CPU)
-        diff = "" if name == baseline else (f"{round(d, 1) + 0.0:+6.1f} ± {hd:3.1f}, "
-                                              f"{round(dk, 1) + 0.0:+6.1f} ± {hk:3.1f}")
-        lines.append(f"{name:>{w}} " + " ".join(f"{m + 0.0:6.1f} ± {h:4.1f}".rjust(w) for (m, h), w in zip(cells, (12, 16, 12, 13)))
-                     + f"   {diff:>34} {rs[-1].state_bytes / 1024:5.0f} KiB")
-    return "\n".join(lines)
-
-
-def metrics_table(runs: dict[str, list[StreamRun]], newest: int = 5) -> str:
-    """The standard continual-learning numbers of learners run on the same streams, each the mean
-    over the streams with a 95% interval (Student's t): the average accuracy at the end (over all
-    intents), the mean accuracy of each intent right after it arrived (:func:`accuracy_at_arrival`),
-    the backward transfer (:func:`backward_transfer`) and the forgetting
-    (:func:`forgetting`) in points, and the share of all test utterances predicted, at the end,
-    as the newest intent and as one of the ``newest`` newest (:func:`recency_share`; without a
-    preference for recent intents: 100/C and 100 * newest/C percent). "-" where a learner's
-    matrix lacks the rows a number needs (a learner scored only at some arrivals)."""
-    from .stats import mean_ci95_t
-
-    w = max(26, *(len(name) for name in runs))
-    C = runs[next(iter(runs))][0].acc.shape[-1]
-    head = (f"{'learner':>{w}} {'average acc. %':>14} {'at arrival %':>13} {'BWT, points':>13} {'forgetting F':>13} "
-            f"{'newest at end %':>16} {f'{newest} newest %':>13}")
-    lines = [head, f"{'(no recency preference)':>{w}} {'':>14} {'':>13} {'':>13} {'':>13} {100 / C:16.1f} {100 * newest / C:13.1f}"]
-    for name, rs in runs.items():
-        acc = torch.stack([r.acc for r in rs])
-        full = not torch.isnan(acc.diagonal(dim1=-2, dim2=-1)).any()
-        cells = [mean_ci95_t(average_accuracy(acc)[:, -1])]
-        if full:
-            cells += [mean_ci95_t(accuracy_at_arrival(acc)), mean_ci95_t(backward_transfer(acc)), mean_ci95_t(forgetting(acc))]
-            age = torch.stack([r.predicted_age for r in rs])[:, -1]
-            cells += [mean_ci95_t(recency_share(age, 1)), mean_ci95_t(recency_share(age, newest))]
-        text = [f"{m + 0.0:5.1f} ± {h:4.1f}" for m, h in cells] + ["-"] * (6 - len(cells))
-        lines.append(f"{name:>{w}} " + " ".join(c.rjust(n) for c, n in zip(text, (14, 13, 13, 13, 16, 13))))
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------
