@@ -151,7 +151,7 @@ def mean_ci95_t(values: Sequence[float] | Tensor) -> tuple[float, float]:
 
 
 def paired_over_seeds(a: Tensor, b: Tensor, t_seeds: float | None = None, *,
-                      seeds_paired: bool = False) -> tuple[float, float]:
+                      seeds_paired: bool = False, z_episodes: float = 1.96) -> tuple[float, float]:
     """Mean difference a - b and the half-width of its 95% interval, on the same episodes, for
     methods trained with several seeds.
 
@@ -178,8 +178,8 @@ def paired_over_seeds(a: Tensor, b: Tensor, t_seeds: float | None = None, *,
         if a.shape[0] != b.shape[0] or a.shape[0] < 2:
             raise ValueError(f"seeds_paired needs the same seeds, at least 2, in a and b: got {a.shape[0]} and "
                              f"{b.shape[0]}; pass seeds_paired=False for methods trained with different seeds")
-        return _over_seeds(a.mean(0) - b.mean(0), a - b, t_seeds=t_seeds)
-    return _over_seeds(a.mean(0) - b.mean(0), a, b, t_seeds=t_seeds)
+        return _over_seeds(a.mean(0) - b.mean(0), a - b, t_seeds=t_seeds, z_episodes=z_episodes)
+    return _over_seeds(a.mean(0) - b.mean(0), a, b, t_seeds=t_seeds, z_episodes=z_episodes)
 
 
 def paired_over_seeds_t(a: Tensor, b: Tensor, t_seeds: float | None = None, *,
@@ -188,19 +188,11 @@ def paired_over_seeds_t(a: Tensor, b: Tensor, t_seeds: float | None = None, *,
     (E: the episodes, the columns of a and b) instead of the normal 1.96, for a difference over a few
     episodes: a subset of them, tens rather than hundreds (over 9 episodes t is 2.31, over 26 it is
     2.06, over 600 it is 1.964). The seeds' part is as in :func:`paired_over_seeds`."""
-    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"expected (seeds, episodes) tensors over the same episodes, got {tuple(a.shape)} "
-                         f"and {tuple(b.shape)}")
-    if a.shape[1] < 2:
+    a = torch.as_tensor(a, dtype=torch.float64)
+    if a.ndim == 2 and a.shape[1] < 2:
         raise ValueError(f"need at least 2 episodes for an interval, got {a.shape[1]}")
-    z = t_quantile(0.975, a.shape[1] - 1)
-    if seeds_paired:
-        if a.shape[0] != b.shape[0] or a.shape[0] < 2:
-            raise ValueError(f"seeds_paired needs the same seeds, at least 2, in a and b: got {a.shape[0]} and "
-                             f"{b.shape[0]}; pass seeds_paired=False for methods trained with different seeds")
-        return _over_seeds(a.mean(0) - b.mean(0), a - b, t_seeds=t_seeds, z_episodes=z)
-    return _over_seeds(a.mean(0) - b.mean(0), a, b, t_seeds=t_seeds, z_episodes=z)
+    z = t_quantile(0.975, a.shape[1] - 1) if a.ndim == 2 else 1.96    # a wrong shape: paired_over_seeds says so
+    return paired_over_seeds(a, b, t_seeds, seeds_paired=seeds_paired, z_episodes=z)
 
 
 def mean_ci95_over_seeds(x: Tensor, t_seeds: float | None = None) -> tuple[float, float]:
