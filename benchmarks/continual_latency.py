@@ -1,7 +1,9 @@
 """How long notebook 07's learners take to absorb one new example, side by side in one run.
 
-For each learner: the median time of its ``learn`` call over every example of a few streams of
-CLINC150's 50 test intents (the sentence's embedding given), then with the median time to embed
+For each learner (nearest class mean, each online head of ``metanlp_lite.continual.HEADS`` at one
+step per example, replay also at the most steps of ``continual.GRID``, and OML): the median time
+of its ``learn`` call over every example of a few streams of CLINC150's 50 test intents (the
+sentence's embedding given), then with the median time to embed
 one sentence with MiniLM added (what a user waits for), and the ratio to nearest class mean.
 OML's cost does not depend on its training, so its adapter is used untrained here.
 
@@ -30,11 +32,13 @@ def main(argv: list[str] | None = None) -> None:
     data = cl.load_stream_data("clinc150", show_progress=False)
     streams = [cl.make_stream(data.labels, data.classes["test"], seed=i) for i in range(args.streams)]
     rln = RepresentationNet(lr=0.01)
-    learners = {"nearest class mean": cl.RunningPrototypes,
-                "fine-tuning": lambda: cl.OnlineHead(lr=0.01),
-                "fine-tuning + replay (5 steps)": lambda: cl.OnlineHead(lr=1.0, steps=5, replay=-1),
-                "Proto-MAML init": lambda: cl.OnlineHead(lr=0.01, init="prototype"),
-                "OML": lambda: OML(rln)}
+    learners = {"nearest class mean": cl.RunningPrototypes}
+    most = max(cl.GRID["steps"])
+    for name, kw in cl.HEADS.items():   # notebook 07's online heads, one step per example (replay: the grid's most too)
+        learners[name] = lambda kw=kw: cl.OnlineHead(**kw, lr=0.01)
+        if kw.get("replay"):
+            learners[f"{name} ({most} steps)"] = lambda kw=kw: cl.OnlineHead(**kw, lr=1.0, steps=most)
+    learners["OML"] = lambda: OML(rln)
     update = {name: torch.cat([r.update_ms for r in cl.run_streams(make, data, streams)]).median().item()
               for name, make in learners.items()}
     encoder = load_encoder()

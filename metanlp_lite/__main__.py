@@ -22,9 +22,17 @@ meta-test rows; without it, 30% of the sentences at random); ``--steps`` sets th
 steps (300). A file or target that cannot give the episodes is a one-line error (exit status 2).
 
 ``python -m metanlp_lite stream --data clinc150`` runs notebook 07's experiment: intents arriving
-one at a time, each learner's hyperparameters chosen on meta-val streams, OML meta-trained, then
-every learner on the same test streams, with intervals, retention of the first intents, memory
-and the median time to absorb an example (``benchmarks/continual_stream.py`` runs it at length).
+one at a time, every learner (nearest class mean, the online heads of ``continual.HEADS``, OML and
+the supervised adapter) without and with the intents' names, each one's settings chosen on meta-val
+streams with the same information, then all on the same test streams: the tables with intervals,
+retention of the first intents and memory, the paired differences from nearest class mean, and the
+median and 95th percentile of the time to absorb an example. ``--data`` also takes banking77,
+clinc150-domains (CLINC150 split by its domains) or one's own CSV, TSV or JSONL file of text and
+label; ``--streams``, ``--oml-steps``, ``--n-query`` and ``--seed`` set the run (notebook 07's:
+20, 150, 20, 0). Data or settings that cannot give the streams are a one-line error (exit status 2).
+``benchmarks/continual_datasets.py`` stores the runs on banking77 and clinc150-domains
+(:func:`metanlp_lite.stream_experiment.load_dataset_results`), ``benchmarks/continual_latency.py``
+times the learners' updates side by side.
 """
 from __future__ import annotations
 
@@ -158,39 +166,22 @@ def _check_target(corpus: Corpus, target: str | None, k_shot: int, data: str, n_
 
 
 def stream(data: str = "clinc150", n_streams: int = 20, oml_steps: int = 150, seed: int = 0,
-           first: int = 10) -> dict[str, list]:
-    """Notebook 07's experiment on ``data``; prints the choices on meta-val and the table, and
-    returns {learner: [StreamRun per stream]}."""
-    import torch
+           first: int = 10, n_query: int = 20, joint: bool = False) -> dict[str, list]:
+    """Notebook 07's experiment on ``data`` (clinc150, banking77, clinc150-domains or a CSV/TSV/JSONL
+    file: :func:`~metanlp_lite.stream_experiment.load_experiment_data`), every learner without and
+    with the intents' names (:func:`~metanlp_lite.stream_experiment.run_experiment`); prints the
+    choices on meta-val (stderr) and the tables (:func:`~metanlp_lite.stream_experiment.report`), and
+    returns {learner: [StreamRun per stream]}. Raises ValueError, saying what to change, when the
+    data or the settings cannot give the streams."""
+    from .stream_experiment import report, run_experiment
 
-    from . import continual as cl
-    from .oml import OML, RepresentationNet, meta_train_oml
+    exp = run_experiment(data, n_streams=n_streams, oml_steps=oml_steps, seed=seed, first=first, n_query=n_query,
+                         joint=joint)
+    print(report(exp, data))
+    return exp.runs
 
-    d = cl.load_stream_data(data, seed=seed)
-    print(f"{data}: {len(d.classes['train'])} meta-train, {len(d.classes['val'])} meta-val and "
-          f"{len(d.classes['test'])} test intents", file=sys.stderr)
-    grid = {"lr": (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0), "steps": (1, 5)}
-    heads = {"fine-tuning": {}, "fine-tuning + replay": {"replay": -1}, "Proto-MAML init": {"init": "prototype"}}
-    hp = {}
-    for name, kw in heads.items():
-        hp[name], _ = cl.choose_on_val(lambda kw=kw, **h: cl.OnlineHead(**kw, **h), d, grid, seed=seed + 1000)
-        print(f"{name}: chosen on meta-val: {hp[name]}", file=sys.stderr)
-    rln = RepresentationNet(lr=hp["Proto-MAML init"]["lr"], seed=seed)
-    log = meta_train_oml(rln, d.features, d.labels, d.classes["train"], d.classes["val"], steps=oml_steps, seed=seed)
-    print(f"OML: meta-val {log.val[0]:.1f} -> {max(log.val):.1f} at step {log.best_step}", file=sys.stderr)
-    learners = {"nearest class mean": (cl.RunningPrototypes, False),
-                "nearest class mean + names": (cl.RunningPrototypes, True),
-                **{name: (lambda kw=kw, h=hp[name]: cl.OnlineHead(**kw, **h), False) for name, kw in heads.items()},
-                "OML": (lambda: OML(rln, steps=int(hp["Proto-MAML init"]["steps"])), False)}
-    streams = [cl.make_stream(d.labels, d.classes["test"], seed=seed + i) for i in range(n_streams)]
-    runs = {name: cl.run_streams(make, d, streams, names) for name, (make, names) in learners.items()}
-    print(f"{data}: {len(streams)} streams of {len(d.classes['test'])} intents, 1 example each (95% intervals over streams)")
-    print(cl.summarize(runs, "nearest class mean", first))
-    for name, rs in runs.items():
-        print(f"  {name}: median {torch.cat([r.update_ms for r in rs]).median().item():.2f} ms to absorb an "
-              f"example, {torch.stack([r.update_ms[-1] for r in rs]).median().item():.2f} ms at the last arrival "
-              "(its embedding given)")
-    return runs
+
+_FLAGS = {"n_streams": "--streams", "oml_steps": "--oml-steps", "n_query": "--n-query"}   # run_experiment's keywords
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,9 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--episodes", type=int, default=600)
     q.add_argument("--steps", type=int, default=300, help="meta-training steps of each body")
     r = sub.add_parser("stream", help="notebook 07: intents arriving one at a time; every learner, side by side")
-    r.add_argument("--data", default="clinc150", choices=[n for n in DATASETS if ":" not in n])
-    r.add_argument("--streams", type=int, default=20, help="stream orders (the intervals are over them)")
-    r.add_argument("--oml-steps", type=int, default=150)
+    # not choices=: a file's path too (checked when it is read)
+    r.add_argument("--data", default="clinc150", metavar="DATA",
+                   help="clinc150 or banking77 (intents split at random: half meta-train, a sixth meta-val, a third "
+                        "for the test streams), clinc150-domains (CLINC150 by its domains: test streams of travel "
+                        "and utility), or your own .csv, .tsv or .jsonl file with a text and a label column (split "
+                        "at random; at least 9 intents)")
+    r.add_argument("--streams", type=int, default=20, help="stream orders (the intervals are over them; at least 2)")
+    r.add_argument("--oml-steps", type=int, default=150, help="meta-training steps of OML and of the supervised adapter")
+    r.add_argument("--n-query", type=int, default=20, help="test utterances per intent in each stream")
+    r.add_argument("--joint", action="store_true", help="also the joint (offline) bound")
     r.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command == "prefetch":
@@ -244,7 +242,13 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError) as err:   # the data or the settings: one line, no traceback
             q.exit(2, f"{q.prog}: error: {' '.join(str(err).splitlines())}\n")
     elif args.command == "stream":
-        stream(args.data, args.streams, args.oml_steps, args.seed)
+        try:
+            stream(args.data, args.streams, args.oml_steps, args.seed, n_query=args.n_query, joint=args.joint)
+        except (ValueError, FileNotFoundError) as err:   # the data or the settings: one line, no traceback
+            message = str(err)
+            for keyword, flag in _FLAGS.items():
+                message = message.replace(keyword, flag)
+            r.exit(2, f"{r.prog}: error: {' '.join(message.splitlines())}\n")
     return 0
 
 

@@ -22,12 +22,10 @@ classifier over all of them. Everything runs on frozen sentence embeddings (D = 
   seen at once: the joint bound of a stream (what learning one intent at a time costs the head);
 - :func:`run_stream`: the accuracy matrix ``acc[t, j]`` (intent j's test accuracy after arrival
   t), the update latencies and which intents the predictions go to; :mod:`metanlp_lite.stream_metrics`
-  summarises it (:func:`average_accuracy`, :func:`retention`, :func:`backward_transfer`,
-  :func:`forgetting`, :func:`recency_share`, :func:`summarize`, :func:`metrics_table`; re-exported
-  here);
-- :class:`Assistant`: running prototypes on text, taught intents by name and a few sentences,
-  with its predictions' confidence and nearest intents (the notebook's "teach it" widget,
-  :func:`~metanlp_lite.widgets.teach_intent`).
+  summarises it (:func:`average_accuracy`, :func:`retention`, :func:`backward_transfer`, :func:`forgetting`,
+  :func:`recency_share`, :func:`summarize`, :func:`metrics_table`; re-exported here);
+- :class:`Assistant`: running prototypes on text, taught intents by name and a few sentences, with its predictions'
+  confidence and nearest intents (the notebook's "teach it" widget, :func:`~metanlp_lite.widgets.teach_intent`).
 """
 from __future__ import annotations
 
@@ -40,14 +38,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .params import gradient_step
+from .reproducible import threads
 from .stream_metrics import (accuracy_at_arrival, average_accuracy, backward_transfer, forgetting, metrics_table,
                              recency_share, retention, summarize)
 
 
-__all__ = ["Stream", "make_stream", "Learner", "RunningPrototypes", "OnlineHead", "head_step", "StreamRun",
-           "run_stream", "average_accuracy", "accuracy_at_arrival", "forgetting", "backward_transfer", "recency_share", "retention",
-           "JointHead", "tensor_bytes", "StreamData", "load_stream_data",
-           "run_streams", "choose_on_val", "summarize", "metrics_table", "Prediction", "Assistant"]
+__all__ = ["Stream", "make_stream", "Learner", "RunningPrototypes", "OnlineHead", "head_step", "StreamRun", "run_stream",
+           "average_accuracy", "accuracy_at_arrival", "forgetting", "backward_transfer", "recency_share", "retention", "JointHead",
+           "tensor_bytes", "StreamData", "load_stream_data", "GRID", "HEADS", "run_streams", "choose_on_val", "summarize",
+           "metrics_table", "Prediction", "Assistant"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -153,7 +152,6 @@ class RunningPrototypes(_Columns):
 
     def classify(self, h: Tensor) -> Tensor:
         return h @ F.normalize(self.sums, dim=-1).T
-
 
     def state_bytes(self) -> int:
         return tensor_bytes(self.sums, self.counts)
@@ -344,6 +342,7 @@ class StreamRun(NamedTuple):
 
 
 @torch.no_grad()
+@threads(1)   # thousands of tiny operations: a second thread costs more than it saves (README, Speed)
 def run_stream(learner: Learner, features: Tensor, stream: Stream, names: Tensor | None = None,
                score_at: Sequence[int] | None = None) -> StreamRun:
     """Feed ``stream`` to ``learner`` example by example; after each intent has arrived, score
@@ -392,21 +391,28 @@ class StreamData(NamedTuple):
     classes: dict[str, list[int]]
 
 
-def load_stream_data(dataset: str = "clinc150", *, seed: int = 0,
-                     fractions: tuple[float, float, float] = (0.5, 1 / 6, 1 / 3),
-                     show_progress: bool = True) -> StreamData:
-    """A dataset of :func:`~metanlp_lite.data.load_intents`, its MiniLM embeddings and a seeded
-    random split of its intents by ``fractions`` (CLINC150: 75 meta-train, 25 meta-val and 50
-    intents for the test streams)."""
+def load_stream_data(dataset: str = "clinc150", *, seed: int = 0, fractions: tuple[float, float, float] = (0.5, 1 / 6, 1 / 3),
+                     split: str = "random", show_progress: bool = True) -> StreamData:
+    """A dataset of :func:`~metanlp_lite.data.load_intents` (a name or a file), its MiniLM embeddings
+    and a split of its intents: by default seeded and random by ``fractions`` (CLINC150: 75 meta-train,
+    25 meta-val and 50 intents for the test streams), or ``split`` of :func:`~metanlp_lite.data.class_splits`."""
     from .data import class_splits, label_ids, load_intents, pretty_label
     from .text import embed
 
     ds = load_intents(dataset)
     class_names, texts = list(ds.features["label"].names), list(ds["text"])
     both = embed(texts + [pretty_label(n) for n in class_names], show_progress=show_progress)
-    parts = class_splits(ds, "random", seed=seed, fractions=fractions)
+    parts = class_splits(ds, split, seed=seed, fractions=fractions)
     classes = {part: sorted(label_ids(ds, getattr(parts, part))) for part in ("train", "val", "test")}
     return StreamData(both[:len(texts)], torch.as_tensor(ds["label"]), both[len(texts):], class_names, texts, classes)
+
+
+# notebook 07's online heads, name -> OnlineHead's switches, and the grid each one's step size and steps
+# per example are chosen from on meta-val streams (choose_on_val); the command line's stream reads them too
+GRID: dict[str, tuple[float, ...]] = {"lr": (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0), "steps": (1, 5)}
+HEADS: dict[str, dict[str, object]] = {
+    "fine-tuning": {}, "fine-tuning, no bias": {"bias": False}, "fine-tuning, cosine head": {"cosine": True},
+    "fine-tuning, WA": {"align": True}, "fine-tuning + replay": {"replay": -1}, "Proto-MAML init": {"init": "prototype"}}
 
 
 def run_streams(make: Callable[[], Learner], data: StreamData, streams: Sequence[Stream],
