@@ -25,13 +25,13 @@ from .episodes import sample_task_indices
 from .feedback import ROUNDING, Feedback as _Feedback, show as _show, show_close
 from .language_checks import check_near_duplicates, check_pieces_per_word   # exercises 12a and 12b (notebook 06)
 from .params import Loss, gradient_step
+from .stream_checks import check_backward_transfer, check_forgetting           # exercise 14 (notebook 07)
 
-__all__ = [
-    "show_close", "check_inner_step", "check_hvp", "check_one_step_meta_gradient", "check_first_order_gradient",
-    "check_reptile_update", "check_k_step_meta_gradient", "check_adapt", "check_sample_episode",
-    "check_filter_normalize", "check_prototypical_loss", "check_lora_step", "check_masked_mean_pool",
-    "check_leave_one_out_labels", "check_online_step", "check_near_duplicates", "check_pieces_per_word",
-]
+__all__ = ["show_close", "check_inner_step", "check_hvp", "check_one_step_meta_gradient", "check_first_order_gradient",
+           "check_reptile_update", "check_k_step_meta_gradient", "check_adapt", "check_sample_episode",
+           "check_filter_normalize", "check_prototypical_loss", "check_lora_step", "check_masked_mean_pool",
+           "check_leave_one_out_labels", "check_online_step", "check_near_duplicates", "check_pieces_per_word",
+           "check_forgetting", "check_backward_transfer"]
 
 DOUBLE = torch.float64
 

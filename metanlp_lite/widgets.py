@@ -18,7 +18,8 @@ from .episodes import EpisodeSampler
 if TYPE_CHECKING:
     from .continual import Assistant, Prediction
 
-__all__ = ["format_episode", "episode_explorer", "figure_png", "live_figure", "teach_report", "teach_intent"]
+__all__ = ["format_episode", "episode_explorer", "figure_png", "live_figure", "teach_report", "teach_intent",
+           "old_intents_summary"]
 
 
 def format_episode(support: Sequence[str], support_y: Sequence[int], query: Sequence[str],
@@ -145,8 +146,55 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+HeldOut = tuple[Sequence[str], Sequence[str]]     # (texts, their intents' names), M each
+
+
+def _held_out_pairs(held_out: HeldOut) -> tuple[list[str], list[str]]:
+    """The held-out (texts, intents) as two lists of M (blank texts dropped; the others as they are, so that an
+    embedding cache keyed by text finds them); ValueError if they do not pair up."""
+    try:
+        texts, intents = held_out
+    except (TypeError, ValueError):
+        raise ValueError("held_out is a pair (texts, their intents' names), two lists of the same length") from None
+    if isinstance(texts, str) or isinstance(intents, str):
+        raise ValueError("held_out is a pair (texts, their intents' names) of two lists, not of strings")
+    if len(texts) != len(intents):
+        raise ValueError(f"held_out pairs {len(texts)} texts with {len(intents)} intent names: give one name per text")
+    pairs = [(t, y.strip()) for t, y in zip(texts, intents) if t.strip()]
+    return [t for t, _ in pairs], [y for _, y in pairs]
+
+
+def old_intents_summary(intents: Sequence[str], before: Sequence[str], after: Sequence[str],
+                        known: Sequence[str], name: str) -> str:
+    """What teaching ``name`` cost the intents ``known`` before it, in two lines of text.
+
+    intents: (M,) the held-out sentences' true intents; before, after: (M,) the intents predicted
+    for them before and after teaching. Only the sentences of an intent in ``known`` count (old
+    intents): their accuracy before -> after (percent, 1 decimal), how many are newly predicted as
+    ``name``, how many right answers turned wrong and wrong ones right.
+    """
+    old = set(known)
+    rows = [(y, b, a) for y, b, a in zip(intents, before, after) if y in old]
+    if not rows:
+        return f"Old intents: none of the {len(intents):,} held-out sentences is of an intent known before teaching."
+    n = len(rows)
+    right_before, right_after = sum(y == b for y, b, _ in rows), sum(y == a for y, _, a in rows)
+    taken = sum(a == name != b for _, b, a in rows)
+    lost = sum(y == b != a for y, b, a in rows)
+    gained = sum(y == a != b for y, b, a in rows)
+    n_intents = len({y for y, _, _ in rows})
+    return (f"Old intents: {100 * right_before / n:.1f}% → {100 * right_after / n:.1f}% right on {n:,} held-out "
+            f"sentence{'s' * (n != 1)} of {n_intents} intent{'s' * (n_intents != 1)}:\n  {taken} newly predicted as "
+            f"{name!r}, {lost} right before and wrong now, {gained} wrong before and right now.")
+
+
+def _predicted(assistant: Assistant, texts: Sequence[str]) -> list[str]:
+    """The intent ``assistant`` predicts for each of ``texts`` (M,); "" each if it knows no intent yet."""
+    return [p.intent for p in assistant.predict(texts, 1)] if texts and assistant.intents else [""] * len(texts)
+
+
 def teach_report(assistant: Assistant, intent: str, examples: Sequence[str], tests: Sequence[str],
-                 k: int = 3) -> str:
+                 k: int = 3, held_out: HeldOut | None = None) -> str:
     """What teaching ``intent`` from ``examples`` changes, as plain text (the same on every run).
 
     Works on a ``copy.deepcopy`` of ``assistant`` (the one passed in is not changed): for each
@@ -154,14 +202,23 @@ def teach_report(assistant: Assistant, intent: str, examples: Sequence[str], tes
     decimal, the ``k`` nearest intents with their cosine to 2 decimals), then how many test
     sentences the new intent wins. No timings (stored notebook outputs must not change);
     :func:`teach_intent` shows them live. Bad input raises the assistant's ValueError.
+
+    held_out: (texts, their intents' names), M each: with it, a last line says what teaching cost
+    the intents known before (:func:`old_intents_summary`: their accuracy on those of the M
+    sentences that are theirs, before -> after, predicted with ``assistant.predict``).
     """
     copied = copy.deepcopy(assistant)
     tests = [t.strip() for t in tests if t.strip()]
     before = copied.predict(tests, k) if tests and copied.intents else [None] * len(tests)
     known = len(copied.intents)
+    if held_out is not None:
+        held_texts, held_intents = _held_out_pairs(held_out)
+        held_before, old_known = _predicted(copied, held_texts), list(copied.intents)
     copied.teach(intent, examples)
     name = intent.strip()
     after = copied.predict(tests, k) if tests else []
+    cost = ([] if held_out is None else
+            ["", old_intents_summary(held_intents, held_before, _predicted(copied, held_texts), old_known, name)])
     shown = [e.strip() for e in examples if e.strip()]
     what = "a new intent" if len(copied.intents) > known else "more examples of a known intent"
     named = "its name and " if what == "a new intent" and getattr(copied, "use_names", False) else ""
@@ -169,7 +226,7 @@ def teach_report(assistant: Assistant, intent: str, examples: Sequence[str], tes
              f"on a copy of the assistant ({known} intents known before, {len(copied.intents)} after):"]
     lines += [f"  + {e}" for e in shown]
     if not tests:
-        return "\n".join(lines)
+        return "\n".join(lines + cost)
     preds = [p for p in before + after if p is not None]
     width = max([len("intent")] + [len(p.intent) for p in preds])
     near = max(len(n) for p in preds for n, _ in p.nearest)
@@ -185,7 +242,7 @@ def teach_report(assistant: Assistant, intent: str, examples: Sequence[str], tes
     wins = sum(p.intent == name for p in after)
     had = sum(p is not None and p.intent == name for p in before)
     lines += ["", f"{name!r} is now the prediction for {wins} of {len(tests)} test sentences (before: {had})."]
-    return "\n".join(lines)
+    return "\n".join(lines + cost)
 
 
 _TABLE_STYLE = ("<style>.teach-intent-output th, .teach-intent-output td "
@@ -221,7 +278,22 @@ def _predictions_html(tests: Sequence[str], after: Sequence[Prediction],
             f"{''.join(rows)}</table>")
 
 
-def teach_intent(assistant: Assistant, k: int = 3):
+def _state(assistant: Assistant) -> tuple[tuple[str, ...], list]:
+    """What ``assistant``'s predictions depend on: its intents and its learner's tensors (copies)."""
+    from torch import Tensor
+
+    return tuple(assistant.intents), [v.clone() for v in vars(assistant.learner).values() if isinstance(v, Tensor)]
+
+
+def _same_state(a: tuple[tuple[str, ...], list], b: tuple[tuple[str, ...], list]) -> bool:
+    """Whether two :func:`_state` are equal: the same intents, and equal tensors."""
+    import torch
+
+    return a[0] == b[0] and len(a[1]) == len(b[1]) and all(x.shape == y.shape and torch.equal(x, y)
+                                                           for x, y in zip(a[1], b[1]))
+
+
+def teach_intent(assistant: Assistant, k: int = 3, held_out: HeldOut | None = None):
     """A box to teach the *live* ``assistant`` a new intent and try it on sentences.
 
     An intent name, its examples (one per line, 1-3 recommended), "teach"; test sentences (one
@@ -230,8 +302,22 @@ def teach_intent(assistant: Assistant, k: int = 3):
     sentences' predictions before → after, and how long teaching took. Bad input shows the
     ValueError's message instead. Each control has a CSS class (``teach-intent-name``,
     ``-examples``, ``-teach``, ``-tests``, ``-predict``, ``-output``) for browser tests.
+
+    held_out: (texts, their intents' names), M each: with it, "teach" also says what the new
+    intent cost the intents known before, on their held-out sentences (a paragraph of class
+    ``teach-intent-old``; :func:`old_intents_summary`). The held-out predictions of the last
+    state the box saw are kept: they are recomputed only if the assistant changed in between.
     """
     import ipywidgets as w
+
+    held = _held_out_pairs(held_out) if held_out is not None else None
+    memo: dict = {}      # "state": the assistant's state (_state), "predicted": its held-out predictions (M,)
+
+    def held_out_predictions() -> list[str]:
+        state = _state(assistant)
+        if not memo or not _same_state(memo["state"], state):
+            memo.update(state=state, predicted=_predicted(assistant, held[0]))
+        return memo["predicted"]
 
     wide, style = w.Layout(width="40em"), {"description_width": "8em"}
     name = w.Text(placeholder="book a table", description="intent", layout=wide, style=style)
@@ -268,6 +354,7 @@ def teach_intent(assistant: Assistant, k: int = 3):
             sentences = _lines(tests.value)
             before = assistant.predict(sentences, k) if sentences and assistant.intents else [None] * len(sentences)
             known = intent in assistant.intents
+            old_known, held_before = list(assistant.intents), held_out_predictions() if held else None
             start = time.perf_counter()
             assistant.teach(intent, shown)
             ms = (time.perf_counter() - start) * 1000
@@ -279,6 +366,9 @@ def teach_intent(assistant: Assistant, k: int = 3):
         message = (f"<p>Taught {what} <b>{html.escape(intent)}</b> from {len(shown)} example"
                    f"{'s' * (len(shown) != 1)} in {ms:.0f} ms{note}; the assistant knows "
                    f"{len(assistant.intents)} intents.</p>")
+        if held:
+            line = old_intents_summary(held[1], held_before, held_out_predictions(), old_known, intent)
+            message += f'<p class="teach-intent-old">{html.escape(line).replace(chr(10), "<br>")}</p>'
         table = _predictions_html(sentences, assistant.predict(sentences, k), before) if sentences else ""
         out.value = message + table
 
