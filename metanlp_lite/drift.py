@@ -282,7 +282,7 @@ def load_drift_results(path: Any = None) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run `python benchmarks/continual_drift.py` to make it")
     stored = torch.load(path, weights_only=True)
-    return {"config": stored["config"], "acc": {lang: {n: torch.where(a == 255, float("nan"), a.float())
+    return {"config": stored["config"], "cost": stored.get("cost", {}), "acc": {lang: {n: torch.where(a == 255, float("nan"), a.float())
                                                        for n, a in runs.items()} for lang, runs in stored["acc"].items()}}
 
 
@@ -296,6 +296,9 @@ def show_drift(results: dict[str, Any] | None = None) -> None:
     for lang, acc in results["acc"].items():
         title = "control: phase 2 in English (no drift)" if lang == "en" else f"L = {lang} ({XSID_LANGUAGES[lang]})"
         print(f"\n{title}\n" + drift_table(acc, lang))
+    if cost := results.get("cost"):
+        print(f"(the benchmark's run: loading {cost['load_s']:.1f} s, the {len(results['acc']) * cfg['streams'] * len(cfg['learners'])} "
+              f"runs {cost['run_s']:.1f} s, {cost['extra_peak_mb']:.0f} MB of memory above its imports)")
     if "en" in results["acc"] and len(results["acc"]) > 1:
         print("\nEnglish at the end of phase 2, phase 2 in L minus phase 2 in English (points, paired):\n"
               + drift_cost_table(results["acc"]))

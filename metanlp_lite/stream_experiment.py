@@ -265,7 +265,8 @@ def load_dataset_results(path: str | Path | None = None) -> dict[str, dict[str, 
 
 def results_table(record: dict[str, Any]) -> str:
     """One stored dataset's table: each learner's meta-val score (at its chosen settings), final
-    accuracy over all test intents, retention of the first intents (``record["config"]["first"]``),
+    accuracy over all test intents, the first intents' accuracy when the last of them has arrived
+    and their retention at the end (the first ``record["config"]["first"]``),
     and the paired difference of its final accuracy from nearest class mean's *with the same
     information* (with names if it has them), each the mean over the streams with a 95% interval
     (Student's t); then the learner meta-val picks, with and without names."""
@@ -273,15 +274,17 @@ def results_table(record: dict[str, Any]) -> str:
     finals = {name: cl.average_accuracy(v["acc"])[:, -1] for name, v in learners.items()}
     val = {name: max(row[-1] for row in v["val_scores"]) for name, v in learners.items() if v["val_scores"]}
     w = max(len(n) for n in learners)
-    lines = [f"{'learner':>{w}} {'meta-val %':>10} {'final, all %':>14} {f'retention, first {first} %':>24} "
-             f"{'minus nearest class mean, same information':>44}"]
+    lines = [f"{'learner':>{w}} {'meta-val %':>10} {'final, all %':>14} {f'first {first}: at t = {first}':>20} "
+             f"{'retention %':>13} {'minus nearest class mean, same information':>44}"]
     for name, v in learners.items():
         base = "nearest class mean" + (NAMES if name.endswith(NAMES) else "")
         (m, h), (mk, hk) = mean_ci95_t(finals[name]), mean_ci95_t(cl.retention(v["acc"], first))
+        m10, h10 = mean_ci95_t(v["acc"][:, first - 1, :first].mean(-1))
         d, hd = mean_ci95_t(finals[name] - finals[base]) if name != base else (0.0, 0.0)
         diff = f"{round(d, 2) + 0.0:+6.2f} ± {hd:4.2f}" if name != base else ""
         score = f"{val[name]:5.1f}" if name in val else "–"
-        lines.append(f"{name:>{w}} {score:>10} {f'{m:5.1f} ± {h:3.1f}':>14} {f'{mk:5.1f} ± {hk:3.1f}':>24} {diff:>44}")
+        lines.append(f"{name:>{w}} {score:>10} {f'{m:5.1f} ± {h:3.1f}':>14} {f'{m10:5.1f} ± {h10:3.1f}':>20} "
+                     f"{f'{mk:5.1f} ± {hk:3.1f}':>13} {diff:>44}")
     for names in (False, True):    # the online learners: the joint bound is not one
         pool = [n for n in val if n.endswith(NAMES) == names and not n.startswith("joint bound")]
         best = max(pool, key=val.get)
