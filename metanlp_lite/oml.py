@@ -12,7 +12,15 @@ representation and the step size: the representation is trained to make online S
 - :class:`OML`: the online learner at meta-test time (frozen representation, online head), run
   by :func:`~metanlp_lite.continual.run_stream` like any other learner;
 - :func:`train_adapter_supervised`: the control without episodes, the same adapter trained as a
-  plain classifier of the meta-train intents (cosine softmax), kept by the same meta-val rule.
+  plain classifier of the meta-train intents (cosine softmax), kept by the same meta-val rule;
+- :func:`train_adapter_protonet`: the control with episodes but no online step, the same adapter
+  trained as a ProtoNet (Snell et al., 2017) on :func:`meta_train_oml`'s episodes, same budget and rule;
+- :func:`load_oml_seeds` and :func:`oml_seeds_table`: the three trainers over 3 training seeds and a
+  longer budget (``benchmarks/continual_oml_seeds.py``), with intervals over streams and seeds.
+
+All three trainers keep the step with the best meta-val score (:func:`~metanlp_lite.reproducible.train_keeping_best`,
+no early stop): "trained until meta-val stops rising" is read off a budget long enough that the
+best step comes before the end.
 
 Each new intent's row starts at its first example's representation (Proto-MAML's
 initialisation) by default, with ``init="zero"`` at zero; the paper also meta-learns the head's
@@ -23,17 +31,23 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .continual import OnlineHead, RunningPrototypes, average_accuracy, head_step, make_stream, run_stream, tensor_bytes
+from .continual import (OnlineHead, RunningPrototypes, average_accuracy, head_step, make_stream, retention, run_stream,
+                        tensor_bytes)
+from .episodes import TaskBatch
+from .fewshot.metric import ProtoNet
 from .reproducible import init_linear_, train_keeping_best
+from .stats import mean_ci95_t, paired_over_seeds_t, verdict
 
-__all__ = ["RepresentationNet", "OML", "PrototypesOn", "OMLLog", "oml_meta_loss", "meta_train_oml", "train_adapter_supervised"]
+__all__ = ["RepresentationNet", "OML", "PrototypesOn", "OMLLog", "oml_meta_loss", "meta_train_oml", "train_adapter_supervised",
+           "train_adapter_protonet", "OML_SEEDS_RESULTS", "TRAINERS", "load_oml_seeds", "oml_seeds_table"]
 
 
 class RepresentationNet(nn.Module):
@@ -117,6 +131,19 @@ def _stream_indices(labels: Tensor, classes: Tensor, n_classes: int, k_shot: int
     return rows[:, :k_shot], rows[:, k_shot:]
 
 
+def _meta_val(rln: RepresentationNet, features: Tensor, labels: Tensor, val_classes: Sequence[int], k_shot: int,
+              n_query: int, val_streams: int, seed: int, scale: float, init: str) -> Callable[[], float]:
+    """The meta-val rule of the three trainers: the mean final accuracy (percent) of :class:`OML` on
+    ``rln`` (as it is when called) over ``val_streams`` seeded streams of all meta-val intents."""
+    streams = [make_stream(labels, list(val_classes), k_shot=k_shot, n_query=n_query, seed=seed + 1000 + i)
+               for i in range(val_streams)]
+
+    def score() -> float:
+        return sum(average_accuracy(run_stream(OML(rln, scale=scale, init=init), features, s).acc)[-1].item()
+                   for s in streams) / len(streams)
+    return score
+
+
 def oml_meta_loss(rln: RepresentationNet, support: Tensor, queries: Tensor, scale: float = 10.0,
                   init: str = "prototype") -> Tensor:
     """OML's meta-loss for a batch of trajectories (differentiable in the representation and step size).
@@ -162,14 +189,9 @@ def meta_train_oml(rln: RepresentationNet, features: Tensor, labels: Tensor, tra
     features, labels = features.double(), torch.as_tensor(labels)
     train_classes, val_classes = torch.tensor(list(train_classes)), list(val_classes)
     gen = torch.Generator().manual_seed(seed)
-    streams = [make_stream(labels, val_classes, k_shot=k_shot, n_query=n_query, seed=seed + 1000 + i)
-               for i in range(val_streams)]
+    score = _meta_val(rln, features, labels, val_classes, k_shot, n_query, val_streams, seed, scale, init)
     rln.double()
     opt = torch.optim.AdamW(rln.parameters(), lr=lr, weight_decay=weight_decay)
-
-    def score() -> float:
-        return sum(average_accuracy(run_stream(OML(rln, scale=scale, init=init), features, s).acc)[-1].item()
-                   for s in streams) / len(streams)
 
     def loss_fn() -> Tensor:
         batch = [_stream_indices(labels, train_classes, n_classes, k_shot, n_query, gen) for _ in range(meta_batch)]
@@ -208,17 +230,12 @@ def train_adapter_supervised(rln: RepresentationNet, features: Tensor, labels: T
     column = {c: i for i, c in enumerate(train.tolist())}
     x, y = features[rows], torch.tensor([column[int(c)] for c in labels[rows]])
     gen = torch.Generator().manual_seed(seed)
-    streams = [make_stream(labels, list(val_classes), k_shot=k_shot, n_query=n_query, seed=seed + 1000 + i)
-               for i in range(val_streams)]
+    score = _meta_val(rln, features, labels, val_classes, k_shot, n_query, val_streams, seed, scale, init)
     rln.double()
     rln.log_lr.requires_grad_(False)
     # the intents' vectors live on the module, so that the checkpoint keeps them with the adapter
     rln.class_vectors = nn.Parameter(torch.stack([F.normalize(x[y == k].mean(0), dim=-1) for k in range(len(train))]))
     opt = torch.optim.AdamW([p for p in rln.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
-
-    def score() -> float:
-        return sum(average_accuracy(run_stream(OML(rln, scale=scale, init=init), features, s).acc)[-1].item()
-                   for s in streams) / len(streams)
 
     def loss_fn() -> Tensor:
         idx = torch.randint(len(y), (batch,), generator=gen)
@@ -233,3 +250,133 @@ def train_adapter_supervised(rln: RepresentationNet, features: Tensor, labels: T
         del rln.class_vectors
         rln.log_lr.requires_grad_(True)
     return OMLLog(checked, val, losses, best_step, time.perf_counter() - start)
+
+
+def train_adapter_protonet(rln: RepresentationNet, features: Tensor, labels: Tensor, train_classes: Sequence[int],
+                           val_classes: Sequence[int], *, steps: int = 150, meta_batch: int = 8, n_classes: int = 20,
+                           k_shot: int = 1, n_query: int = 5, lr: float = 1e-4, weight_decay: float = 1e-2,
+                           scale: float = 10.0, init: str = "prototype", eval_every: int = 25, val_streams: int = 5,
+                           seed: int = 0, show_progress: bool = True) -> OMLLog:
+    """The control of OML with episodes but no online step: the same adapter trained as a
+    Prototypical Network (Snell et al., 2017) on :func:`meta_train_oml`'s episodes.
+
+    Each step: ``meta_batch`` episodes of ``n_classes`` meta-train intents, ``k_shot`` support and
+    ``n_query`` queries each, drawn as :func:`meta_train_oml` draws its trajectories (the same
+    generator: with the same ``seed``, the same episodes; 8 x 20 x 6 = 960 utterances a step);
+    prototypes: the normalised mean of each intent's adapted support; the loss: notebook 04's
+    :class:`~metanlp_lite.fewshot.metric.ProtoNet` loss, the cross-entropy of the cosine logits
+    ``scale * <h(q), proto>`` (its temperature fixed at ``scale``); one AdamW step on the adapter;
+    float64, parameters rounded to float32 after each step. The checkpoint is chosen by
+    :func:`meta_train_oml`'s rule; ``rln.log_lr`` is not trained. features: (P, D); labels: (P,).
+    """
+    start = time.perf_counter()
+    features, labels = features.double(), torch.as_tensor(labels)
+    train_classes = torch.tensor(list(train_classes))
+    if len(train_classes) < n_classes:
+        raise ValueError(f"an episode of n_classes={n_classes} intents needs as many meta-train intents, "
+                         f"got {len(train_classes)}: lower n_classes")
+    gen = torch.Generator().manual_seed(seed)
+    score = _meta_val(rln, features, labels, val_classes, k_shot, n_query, val_streams, seed, scale, init)
+    rln.double()
+    rln.log_lr.requires_grad_(False)
+    protonet = ProtoNet(rln, tau=scale).double()          # cosine logits, tau * cos(h(q), c_j)
+    protonet.log_tau.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in rln.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    support_y = torch.arange(n_classes).repeat_interleave(k_shot).expand(meta_batch, -1)
+    query_y = torch.arange(n_classes).repeat_interleave(n_query).expand(meta_batch, -1)
+
+    def loss_fn() -> Tensor:
+        batch = [_stream_indices(labels, train_classes, n_classes, k_shot, n_query, gen) for _ in range(meta_batch)]
+        support = features[torch.stack([s for s, _ in batch])].flatten(1, 2)     # (B, C*K, D), class-major
+        queries = features[torch.stack([q for _, q in batch])].flatten(1, 2)     # (B, C*Q, D)
+        return protonet.loss(TaskBatch(support, support_y, queries, query_y))
+
+    try:
+        checked, val, losses, best_step = train_keeping_best(rln, opt, loss_fn, score, steps=steps, eval_every=eval_every,
+                                                             desc="training the adapter as a ProtoNet",
+                                                             show_progress=show_progress)
+    finally:
+        rln.log_lr.requires_grad_(True)
+    return OMLLog(checked, val, losses, best_step, time.perf_counter() - start)
+
+
+OML_SEEDS_RESULTS = "continual_oml_seeds.pt"   # benchmarks/continual_oml_seeds.py's runs, in metanlp_lite/results/
+TRAINERS = ("OML", "supervised adapter", "ProtoNet adapter")
+
+
+def load_oml_seeds(path: str | Path | None = None) -> dict[str, Any]:
+    """The stored runs of ``benchmarks/continual_oml_seeds.py``: ``{"config": {...}, "training":
+    {trainer: {"checked": [...], "val": (seeds, checks), "best_step": [...], "seconds": [...],
+    "losses": (seeds, steps)}}, "learners": {name: {"final", "retention": (seeds, streams) float32
+    percent (one row for a learner with nothing trained), "trainer": its trainer or None, "names":
+    bool}}, "wall_s": float}``."""
+    from importlib.resources import files
+
+    path = Path(str(files("metanlp_lite") / "results" / OML_SEEDS_RESULTS)) if path is None else Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `python benchmarks/continual_oml_seeds.py` to make the "
+                                "runs (several minutes on 2 cores)")
+    stored = torch.load(path, weights_only=True)
+    for learner in stored["learners"].values():
+        learner["final"], learner["retention"] = learner["final"].float(), learner["retention"].float()
+    return stored
+
+
+def _over(x: Tensor, y: Tensor | None = None, paired: bool = False) -> tuple[float, float]:
+    """Mean of x (seeds, streams), or of x - y, with a 95% interval over the streams (Student's t,
+    streams - 1 df) and the training seeds (Student's t, seeds - 1 df): :func:`paired_over_seeds_t`."""
+    y = torch.zeros(1, x.shape[1], dtype=x.dtype) if y is None else y
+    return paired_over_seeds_t(x, y, seeds_paired=paired and x.shape[0] == y.shape[0] > 1)
+
+
+def oml_seeds_table(stored: dict[str, Any]) -> str:
+    """The stored runs' tables: each trainer's meta-val (best step per seed, and whether it came
+    before the end of the budget: meta-val stopped rising), each learner's final accuracy over all
+    test intents (mean ± 95% interval over the streams, per seed, then over streams and seeds
+    together) and retention, and the paired differences of final accuracy between the trainers
+    (the same learner on each adapter) and of each learner from Proto-MAML init with the same
+    information. Intervals over streams and seeds: :func:`~metanlp_lite.stats.paired_over_seeds_t`
+    (Student's t for both parts); "seeds paired": seed s of both adapters from the same start."""
+    cfg, learners, training = stored["config"], stored["learners"], stored["training"]
+    steps = cfg["steps"]
+    lines = [f"{cfg['n_streams']} test streams of {cfg['n_test_intents']} intents (1 example, {cfg['n_query']} test "
+             f"utterances each), training seeds {cfg['seeds']}, {steps} steps each (meta-val every {cfg['eval_every']}); "
+             "95% intervals: per seed over the streams (Student's t), 'all' over streams and seeds (Student's t for both)",
+             "", "meta-val (OML's online learner on the meta-val streams), per seed: step 0 -> best (step) -> last"]
+    for trainer, log in training.items():
+        for s, seed in enumerate(cfg["seeds"]):
+            val, best = log["val"][s], log["best_step"][s]
+            stopped = "before the end: stopped rising" if best < steps else "AT THE END: still rising"
+            lines.append(f"  {trainer:>18}, seed {seed}: {val[0]:5.2f} -> {max(val):5.2f} (step {best:4d}) -> "
+                         f"{val[-1]:5.2f}; {stopped}; {log['seconds'][s]:5.1f} s")
+    w = max(len(n) for n in learners)
+    seeds = "".join(f"{f'seed {s}':>16}" for s in cfg["seeds"])
+    first = f"retention, first {cfg['first']} %"
+    lines += ["", f"{'final accuracy, all intents %':>{w}}{seeds}{'all':>16}{first:>24}"]
+    for name, v in learners.items():
+        per = "".join(f"{'%5.1f ± %3.1f' % mean_ci95_t(row):>16}" for row in v["final"]) if v["trainer"] else \
+            f"{'(nothing trained)':>{16 * len(cfg['seeds'])}}"
+        lines.append(f"{name:>{w}}{per}{'%5.2f ± %4.2f' % _over(v['final']):>16}{'%5.1f ± %3.1f' % _over(v['retention']):>24}")
+    lines += ["", "paired differences of final accuracy between the adapters (points), over streams and seeds; seeds paired: "
+              "seed s of each adapter from the same start (and, OML and ProtoNet, the same episodes)"]
+    for base in [name for name, v in learners.items() if v["trainer"] == TRAINERS[0]]:   # each learner on OML's body
+        kind = "the online head, OML(adapter, steps=1)" if base == TRAINERS[0] else base.replace(f" ({TRAINERS[0]})", "")
+        lines.append(f"  {'as ' + kind + ':':<{w}}{'seeds unpaired':>30}{'seeds paired':>30}")
+        for a, b in ((0, 1), (0, 2), (1, 2)):
+            fa, fb = (learners[base.replace(TRAINERS[0], TRAINERS[i])]["final"] for i in (a, b))
+            (m, h), (mp, hp) = _over(fa, fb), _over(fa, fb, paired=True)
+            lines.append(f"{TRAINERS[a] + ' - ' + TRAINERS[b]:>{w}}{f'{m:+6.2f} ± {h:4.2f} {verdict(m, h):>13}':>30}"
+                         f"{f'{mp:+6.2f} ± {hp:4.2f} {verdict(mp, hp):>13}':>30}")
+    for reference in ("Proto-MAML init", "nearest class mean"):
+        lines += ["", f"final accuracy minus {reference}'s with the same information (points), over streams and seeds:"]
+        for name, v in learners.items():
+            ref = reference + (" + names" if v["names"] else "")
+            if name != ref and v["trainer"]:
+                m, h = _over(v["final"], learners[ref]["final"])
+                lines.append(f"{name:>{w}}{f'{m:+6.2f} ± {h:4.2f} {verdict(m, h):>13}':>30}")
+    a, b = (torch.as_tensor(training[t]["losses"], dtype=torch.float64) for t in (TRAINERS[0], TRAINERS[2]))
+    lines += ["", f"{TRAINERS[0]} against the {TRAINERS[2]}, on the same episodes at every step: their meta-training losses "
+              f"differ by at most {(a - b).abs().max():.1e} nats ({(a - b).abs().div(b.abs()).max() * 100:.2f}% of the loss) "
+              f"over the {a.numel()} steps of the {len(cfg['seeds'])} seeds; {TRAINERS[0]}'s step size at the kept step: "
+              + ", ".join(f"{float(x):.5f}" for x in training[TRAINERS[0]]["step_size"])]
+    return "\n".join(lines)
