@@ -4,9 +4,8 @@ A *stream* (class-incremental): intents arrive one after another, each with a fe
 each arrival the learner must classify the test utterances of every intent seen so far, with one
 classifier over all of them. Everything runs on frozen sentence embeddings (D = 384 for MiniLM).
 
-- :class:`Stream` and :func:`make_stream`: the arrival order of the intents, the examples each one
-  arrives with, and each one's test utterances (seeded; the same stream for every learner, so
-  learners are compared on *paired* streams);
+- :class:`Stream` and :func:`make_stream`: the arrival order of the intents, the examples each one arrives with,
+  and each one's test utterances (seeded; the same stream for every learner, so learners are compared on *paired* streams);
 - the learners, all with the methods of :class:`Learner`: ``learn(z, label)`` (absorb one
   example), ``scores(z)`` (one column per intent seen, in order of arrival; ``represent`` then
   ``classify``, so that a stream represents its test utterances once) and ``state_bytes()``:
@@ -37,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .episodes import check_class_sizes, check_shots
 from .params import gradient_step
 from .reproducible import threads
 from .stream_metrics import (accuracy_at_arrival, average_accuracy, backward_transfer, forgetting, metrics_table,
@@ -70,20 +70,18 @@ def make_stream(labels: Tensor, classes: Sequence[int], *, k_shot: int = 1, n_qu
     """A seeded stream of ``classes`` (all of them, in a random order), each arriving with
     ``k_shot`` random examples and tested on ``n_query`` other random utterances of its own.
 
-    labels: (P,) class id of every row of the feature table.
-    """
+    labels: (P,) class id of every row of the feature table."""
     labels = torch.as_tensor(labels)
     classes = [int(c) for c in classes]
     if len(set(classes)) != len(classes) or not classes:
         raise ValueError(f"a stream needs distinct classes, got {len(classes)} with {len(set(classes))} distinct")
+    check_shots(k_shot, n_query)
+    check_class_sizes(labels, classes, k_shot, n_query)
     gen = torch.Generator().manual_seed(seed)
     order = torch.tensor(classes)[torch.randperm(len(classes), generator=gen)]
     support, queries = [], []
     for c in order.tolist():
         rows = torch.nonzero(labels == c).flatten()
-        if len(rows) < k_shot + n_query:
-            raise ValueError(f"class {c} has {len(rows)} utterances; a stream with k_shot={k_shot} and "
-                             f"n_query={n_query} needs {k_shot + n_query}: lower k_shot or n_query")
         rows = rows[torch.randperm(len(rows), generator=gen)]
         support.append(rows[:k_shot])
         queries.append(rows[k_shot:k_shot + n_query])
@@ -108,8 +106,7 @@ class Learner(Protocol):
 
 
 class _Columns:
-    """What the learners share: the intents seen so far, in order of arrival (class id -> column),
-    and ``scores``."""
+    """What the learners share: the intents seen so far, in order of arrival (class id -> column), and ``scores``."""
 
     def __init__(self) -> None:
         self.column: dict[int, int] = {}
@@ -173,12 +170,11 @@ def head_step(z: Tensor, y: Tensor, W: Tensor, b: Tensor, lr: Tensor | float, sc
 class OnlineHead(_Columns):
     """A linear softmax head trained online: each new example, ``steps`` SGD steps.
 
-    A new intent adds a row, starting at zero (``init="zero"``) or at its first example's
-    normalised embedding (``init="prototype"``, Proto-MAML's initialisation: the head then starts
-    as nearest class mean by cosine). ``replay``: how many stored examples are replayed beside
-    the new one at each step (0: none, the plain online fine-tuning that forgets; -1: all of
-    them). ``body``: a fixed function of the embeddings (default: normalisation only). The
-    head computes in ``dtype`` (float64: the same predictions on any CPU's kernels).
+    A new intent adds a row, starting at zero (``init="zero"``) or at its first example's normalised embedding
+    (``init="prototype"``, Proto-MAML's initialisation: the head then starts as nearest class mean by cosine).
+    ``replay``: how many stored examples are replayed beside the new one at each step (0: none, the plain online
+    fine-tuning that forgets; -1: all of them). ``body``: a fixed function of the embeddings (default: normalisation
+    only). The head computes in ``dtype`` (float64: the same predictions on any CPU's kernels).
 
     Three switches isolate *how* it forgets (notebook 07, section 4); the SGD step on ``W`` is the
     same for all of them, they change the bias and how the rows are read when scoring:
@@ -260,12 +256,11 @@ class OnlineHead(_Columns):
 
 
 class JointHead(_Columns):
-    """The joint (offline) bound: :class:`OnlineHead`'s softmax head ``scale * (z @ W.T + b)``,
-    trained not online but on every example seen so far *at once*, to convergence (L-BFGS on the
-    mean cross-entropy plus ``l2 / 2 * |W|^2``, convex, so the result does not depend on the order
-    of arrival). ``learn`` only stores the example; ``classify`` refits when something new was
-    stored. Not a learner for an assistant (each refit costs far more than an online step): it
-    bounds what the head reaches from the same examples.
+    """The joint (offline) bound: :class:`OnlineHead`'s softmax head ``scale * (z @ W.T + b)``, trained not online but
+    on every example seen so far *at once*, to convergence (L-BFGS on the mean cross-entropy plus ``l2 / 2 * |W|^2``,
+    convex, so the result does not depend on the order of arrival). ``learn`` only stores the example; ``classify``
+    refits when something new was stored. Not a learner for an assistant (each refit costs far more than an online
+    step): it bounds what the head reaches from the same examples.
     """
 
     def __init__(self, dim: int = 384, *, l2: float = 1e-3, scale: float = 10.0,
@@ -328,11 +323,10 @@ def tensor_bytes(*tensors: Tensor) -> int:
 # Running a stream
 # ---------------------------------------------------------------------------------------
 class StreamRun(NamedTuple):
-    """acc: (C, C) accuracy in percent of intent j's test utterances after arrival t (NaN for
-    j > t), classified among all intents seen by then; update_ms: (E,) the milliseconds each
-    ``learn`` took; state_bytes: the learner's memory at the end; predicted_age: (C, C) the share
-    (percent) of all the seen intents' test utterances predicted, after arrival t, as the intent
-    that arrived a arrivals before the newest (a = 0: the newest; NaN for a > t), see
+    """acc: (C, C) accuracy in percent of intent j's test utterances after arrival t (NaN for j > t), classified among
+    all intents seen by then; update_ms: (E,) the milliseconds each ``learn`` took; state_bytes: the learner's memory
+    at the end; predicted_age: (C, C) the share (percent) of all the seen intents' test utterances predicted, after
+    arrival t, as the intent that arrived a arrivals before the newest (a = 0: the newest; NaN for a > t), see
     :func:`recency_share`."""
 
     acc: Tensor
@@ -419,6 +413,8 @@ def run_streams(make: Callable[[], Learner], data: StreamData, streams: Sequence
                 use_names: bool = False, score_at: Sequence[int] | None = None) -> list[StreamRun]:
     """A fresh learner ``make()`` on each of ``streams`` (with the intents' names, if ``use_names``;
     scored after the arrivals ``score_at``, default all: see :func:`run_stream`)."""
+    if not len(streams):
+        raise ValueError("run_streams got no streams: pass at least one, e.g. [make_stream(data.labels, data.classes['test'])]")
     return [run_stream(make(), data.features, s, data.names if use_names else None, score_at) for s in streams]
 
 
@@ -430,6 +426,10 @@ def choose_on_val(make: Callable[..., Learner], data: StreamData, grid: dict[str
     meta-val intent (``k_shot`` examples each, ``n_query`` test utterances; with the intents'
     names if ``use_names``, as the learner will have them on the test streams); returns
     (best, {values: accuracy}). Ties go to the first combination in the grid's order."""
+    if n_streams < 1:
+        raise ValueError(f"n_streams must be at least 1 (the meta-val streams to score on), got {n_streams}: set it to 1 or more")
+    if empty := [key for key, values in grid.items() if not len(values)]:
+        raise ValueError(f"grid[{empty[0]!r}] is empty: give at least one value to try, or leave {empty[0]!r} out of the grid")
     streams = [make_stream(data.labels, data.classes["val"], k_shot=k_shot, n_query=n_query, seed=seed + i)
                for i in range(n_streams)]
     keys, scores = list(grid), {}

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from .episodes import EpisodeSampler, TaskBatch
 from .fewshot.features import ANY_WORD
 from .fewshot.metric import ncm_logits, prototypes
-from .reproducible import init_linear_, normal, train_keeping_best
+from .reproducible import check_eval_every, init_linear_, normal, train_keeping_best
 from .stats import accuracy
 from .xsid import XSID_INTENTS
 
@@ -227,6 +227,10 @@ def meta_train(body: LanguageBody, corpus: Corpus, train: Tensor, val: Tensor, *
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    check_eval_every(eval_every)
+    if val_episodes < 1:
+        raise ValueError(f"val_episodes must be at least 1 (the meta-val episodes each check scores), got {val_episodes}: "
+                         "set it to 1 or more (200 by default)")
     shots = tuple(train_shots) if train_shots is not None else (k_shot,)
     if not shots or min(shots) < 1:
         raise ValueError(f"train_shots must be positive numbers of examples per class, got {train_shots!r}")
@@ -317,7 +321,8 @@ def episode_rows(corpus: Corpus, language: str, *, k_shot: int = 1, n_query: int
     if language not in set(corpus.language):
         raise ValueError(f"{language!r} is not in the corpus: load_corpus(languages) with it")
     if episodes < 1:
-        raise ValueError(f"episodes must be at least 1, got {episodes}")
+        raise ValueError(f"episodes must be at least 1 (the episodes drawn and scored), got {episodes}: set episodes to 1 "
+                         "or more (600 by default)")
     labels = part_labels(corpus, [language], sentences)
     idx, _ = _sampler(labels, corpus.language, language, n_way, k_shot, n_query, seed).sample_indices(episodes)
     return idx

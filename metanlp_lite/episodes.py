@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["TaskBatch", "check_task", "check_batch", "EpisodeSampler", "sample_task_indices"]
+__all__ = ["TaskBatch", "check_task", "check_batch", "check_shots", "check_class_sizes", "EpisodeSampler",
+           "sample_task_indices"]
 
 
 class TaskBatch(NamedTuple):
@@ -83,6 +84,30 @@ def check_batch(batch: Any) -> TaskBatch:
     check_task(batch.support_x[0], batch.support_y[0], "support")
     check_task(batch.query_x[0], batch.query_y[0], "query")
     return batch
+
+
+def check_shots(k_shot: int, n_query: int, what: str = "intent") -> None:
+    """A ValueError, saying what to change, unless every ``what`` gets ``k_shot`` >= 1 examples to
+    learn from and ``n_query`` >= 1 queries to be scored on."""
+    if k_shot < 1:
+        raise ValueError(f"k_shot must be at least 1 (each {what} needs an example to learn from), got {k_shot!r}: "
+                         "set k_shot to 1 or more")
+    if n_query < 1:
+        raise ValueError(f"n_query must be at least 1 (each {what} needs a query to be scored on), got {n_query!r}: "
+                         "set n_query to 1 or more")
+
+
+def check_class_sizes(labels: Sequence[int] | Tensor, classes: Sequence[int] | Tensor, k_shot: int, n_query: int,
+                      what: str = "intent") -> None:
+    """A ValueError naming the smallest of ``classes`` (with its count and the fix) when some have fewer
+    than ``k_shot + n_query`` examples in ``labels`` (P,): draws of K + Q distinct examples need them."""
+    labels, need = torch.as_tensor(labels), k_shot + n_query
+    short = [(n, c) for c in torch.as_tensor(classes).tolist() if (n := int((labels == c).sum())) < need]
+    if short:
+        n, c = min(short)
+        fix = f"lower k_shot or n_query (to at most {n} together), or leave" if n >= 2 else "leave"
+        raise ValueError(f"{what} {c} has only {n} examples, but k_shot + n_query = {k_shot} + {n_query} = {need} "
+                         f"are needed ({len(short)} {what}(s) too small): {fix} such {what}s out")
 
 
 def sample_task_indices(

@@ -41,9 +41,9 @@ from torch import Tensor, nn
 
 from .continual import (OnlineHead, RunningPrototypes, average_accuracy, head_step, make_stream, retention, run_stream,
                         tensor_bytes)
-from .episodes import TaskBatch
+from .episodes import TaskBatch, check_class_sizes, check_shots
 from .fewshot.metric import ProtoNet
-from .reproducible import init_linear_, train_keeping_best
+from .reproducible import check_eval_every, init_linear_, train_keeping_best
 from .stats import mean_ci95_t, paired_over_seeds_t, verdict
 
 __all__ = ["RepresentationNet", "OML", "PrototypesOn", "OMLLog", "oml_meta_loss", "meta_train_oml", "train_adapter_supervised",
@@ -119,6 +119,24 @@ class OMLLog(NamedTuple):
     seconds: float
 
 
+def _check_init(init: str) -> None:
+    if init not in ("prototype", "zero"):
+        raise ValueError(f"init must be 'prototype' (a new intent's row starts at its first example) or 'zero' (at zero), "
+                         f"got {init!r}")
+
+
+def _check_training(labels: Tensor, train_classes: Sequence[int], val_classes: Sequence[int], k_shot: int, n_query: int,
+                    init: str, eval_every: int, episodes: bool = True) -> None:
+    """The trainers' settings, checked before anything is drawn or changed: a ValueError that says what to change
+    (``episodes``: the trainer draws k_shot + n_query rows of each meta-train intent, :func:`_stream_indices`)."""
+    _check_init(init)
+    check_eval_every(eval_every)
+    check_shots(k_shot, n_query)
+    if episodes:
+        check_class_sizes(labels, list(train_classes), k_shot, n_query, what="meta-train intent")
+    check_class_sizes(labels, list(val_classes), k_shot, n_query, what="meta-val intent")
+
+
 def _stream_indices(labels: Tensor, classes: Tensor, n_classes: int, k_shot: int, n_query: int,
                     gen: torch.Generator) -> tuple[Tensor, Tensor]:
     """One meta-training trajectory: n_classes random classes, k_shot + n_query random rows each."""
@@ -154,6 +172,7 @@ def oml_meta_loss(rln: RepresentationNet, support: Tensor, queries: Tensor, scal
     takes one SGD step on it alone (:func:`head_step`), with the softmax over the intents seen so
     far. The loss: cross-entropy of every intent's queries under the final head, over all C intents.
     """
+    _check_init(init)
     B, C, K, D = support.shape
     hs, hq = rln(support), rln(queries)
     lr = rln.log_lr.exp()
@@ -185,6 +204,7 @@ def meta_train_oml(rln: RepresentationNet, features: Tensor, labels: Tensor, tra
     online learner :class:`OML` runs ``val_streams`` streams of all meta-val intents; the step
     with the best mean final accuracy is kept. features: (P, D); labels: (P,) class ids.
     """
+    _check_training(labels, train_classes, val_classes, k_shot, n_query, init, eval_every)
     start = time.perf_counter()
     features, labels = features.double(), torch.as_tensor(labels)
     train_classes, val_classes = torch.tensor(list(train_classes)), list(val_classes)
@@ -221,6 +241,7 @@ def train_adapter_supervised(rln: RepresentationNet, features: Tensor, labels: T
     all meta-val intents, every ``eval_every`` steps and at step 0). The step size ``rln.log_lr``
     is not trained. features: (P, D); labels: (P,) class ids.
     """
+    _check_training(labels, train_classes, val_classes, k_shot, n_query, init, eval_every, episodes=False)
     start = time.perf_counter()
     features, labels = features.double(), torch.as_tensor(labels)
     train = torch.tensor(list(train_classes))
@@ -269,6 +290,7 @@ def train_adapter_protonet(rln: RepresentationNet, features: Tensor, labels: Ten
     float64, parameters rounded to float32 after each step. The checkpoint is chosen by
     :func:`meta_train_oml`'s rule; ``rln.log_lr`` is not trained. features: (P, D); labels: (P,).
     """
+    _check_training(labels, train_classes, val_classes, k_shot, n_query, init, eval_every)
     start = time.perf_counter()
     features, labels = features.double(), torch.as_tensor(labels)
     train_classes = torch.tensor(list(train_classes))

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-__all__ = ["uniform", "normal", "init_linear_", "round_parameters", "threads", "train_keeping_best"]
+__all__ = ["uniform", "normal", "init_linear_", "round_parameters", "threads", "check_eval_every", "train_keeping_best"]
 
 
 def uniform(shape: tuple[int, ...] | torch.Size, bound: float, generator: torch.Generator,
@@ -98,6 +98,13 @@ def threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def check_eval_every(eval_every: int) -> None:
+    """A ValueError, saying what to change, unless ``eval_every`` (how often a trainer scores on meta-val) is positive."""
+    if not eval_every > 0:
+        raise ValueError(f"eval_every must be a positive number of steps (meta-val is scored every eval_every steps), "
+                         f"got {eval_every!r}: set it to 1 or more (e.g. 25)")
+
+
 @threads(1)
 def train_keeping_best(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable[[], Tensor],
                        score: Callable[[], float], *, steps: int, eval_every: int, desc: str = "training",
@@ -110,6 +117,7 @@ def train_keeping_best(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Ca
     """
     from .progress import progress
 
+    check_eval_every(eval_every)
     checked, scores, losses = [0], [score()], []
     best_state, best_step = copy.deepcopy(model.state_dict()), 0
     for step in progress(range(1, steps + 1), desc=desc, disable=not show_progress):

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from . import continual as cl
 from .continual import GRID, HEADS, StreamData, StreamRun
+from .episodes import check_shots
 from .oml import OML, OMLLog, RepresentationNet, meta_train_oml, train_adapter_supervised
 from .stats import mean_ci95_t
 
@@ -88,9 +89,7 @@ def check_settings(n_streams: int, oml_steps: int, n_query: int) -> None:
     if oml_steps < 0:
         raise ValueError(f"oml_steps is {oml_steps}, a number of meta-training steps: set oml_steps to 0 (OML's "
                          "adapter left at the identity) or more (notebook 07 runs 150)")
-    if n_query < 1:
-        raise ValueError(f"n_query is {n_query}: every intent needs at least 1 test utterance: set n_query to 1 "
-                         "or more (notebook 07: 20)")
+    check_shots(1, n_query)     # every intent needs at least 1 test utterance
 
 
 def check_stream_data(data: StreamData, n_query: int = 20, source: str = "the data") -> None:

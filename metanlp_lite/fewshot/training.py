@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..cost import release_memory
 from ..episodes import EpisodeSampler, TaskBatch
 from ..progress import progress
-from ..reproducible import round_parameters, threads
+from ..reproducible import check_eval_every, round_parameters, threads
 from ..stats import accuracy
 from .base import Method
 from .bodies import TransformerBody, length_chunks
@@ -276,6 +276,7 @@ def train_method(method: Method, train: Pool, val: Pool, *, n_way: int = 5, trai
     (step 0 included), keyed by step: for analysis only (notebook 04 scores the first and last
     ones on meta-test), it never chooses anything.
     """
+    check_eval_every(eval_every)
     # Small models train on one thread (reproducible.threads: fastest, and it degrades in proportion
     # beside another job). A Transformer layer on token states multiplies matrices of ~100
     # utterances x their tokens, which gain from every core: notebook 05's 60 steps take 20 s on
