@@ -238,9 +238,9 @@ def drift_table(acc: dict[str, Tensor], language: str) -> str:
     with the same information (names or none) at the end (for "en", the control, English only)."""
     from .stats import mean_ci95_t
 
-    def cell(x: Tensor) -> str:
+    def cell(x: Tensor, signed: bool = False) -> str:     # signed: a difference, printed with its sign
         m, h = mean_ci95_t(x)
-        return f"{round(m, 1) + 0.0:5.1f} ± {h:4.1f}"
+        return f"{round(m, 1) + 0.0:{'+' if signed else ''}5.1f} ± {h:4.1f}"
 
     L, en_only = language, language == "en"
     w = max(len(n) for n in acc) + 1
@@ -251,7 +251,7 @@ def drift_table(acc: dict[str, Tensor], language: str) -> str:
         en1, en2, l1, l2 = ends(a)
         base = "nearest class mean" + " + names" * name.endswith("+ names")
         _, ben2, _, bl2 = ends(acc[base])
-        diff = "" if name == base else cell(en2 - ben2) + ("" if en_only else f", {cell(l2 - bl2)}")
+        diff = "" if name == base else cell(en2 - ben2, True) + ("" if en_only else f", {cell(l2 - bl2, True)}")
         cells = (en1, en2, en2 / en1 * 100) + (() if en_only else (l1, l2))
         lines.append(f"{name:>{w}} " + " ".join(cell(x).rjust(13) for x in cells) + f"   {diff:>29}")
     return "\n".join(lines)
@@ -268,7 +268,7 @@ def drift_cost_table(results: dict[str, dict[str, Tensor]]) -> str:
     lines = [f"{'learner':>{w}} " + " ".join(f"{lang:>13}" for lang in langs)]
     for name, a in results["en"].items():
         cells = [mean_ci95_t(ends(results[lang][name])[1] - ends(a)[1]) for lang in langs]
-        lines.append(f"{name:>{w}} " + " ".join(f"{round(m, 1) + 0.0:5.1f} ± {h:4.1f}".rjust(13) for m, h in cells))
+        lines.append(f"{name:>{w}} " + " ".join(f"{round(m, 1) + 0.0:+5.1f} ± {h:4.1f}".rjust(13) for m, h in cells))
     return "\n".join(lines)
 
 
