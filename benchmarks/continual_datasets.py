@@ -25,6 +25,7 @@ A dataset is rerun only when named; the others stored are kept.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ from pathlib import Path
 import torch
 
 from metanlp_lite.stream_experiment import (RESULTS, load_dataset_results, report, results_table, run_experiment,
-                                            to_record)
+                                            to_record, twin_free_table)
 
 OUT = Path(__file__).resolve().parents[1] / "metanlp_lite" / "results" / RESULTS   # package data
 
@@ -60,18 +61,22 @@ def main(argv: list[str] | None = None) -> None:
     stored = load_dataset_results(args.out) if args.out.exists() else {}
     for name in args.datasets:
         start = time.perf_counter()
-        exp = run_experiment(name, n_streams=args.streams, oml_steps=args.oml_steps, seed=args.seed, joint=True)
+        exp = run_experiment(name, n_streams=args.streams, oml_steps=args.oml_steps, seed=args.seed, joint=True,
+                             twin_free=True)
         seconds = time.perf_counter() - start
         print(report(exp, name), flush=True)
         print(f"{name}: {seconds:.0f} s on {torch.get_num_threads()} threads\n", flush=True)
         config = {"data": name, "streams": args.streams, "oml_steps": args.oml_steps, "seed": args.seed, "n_query": 20,
-                  "k_shot": 1, "cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": str(torch.__version__),
+                  "k_shot": 1, "cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)),
+                  "threads": torch.get_num_threads(), "torch": str(torch.__version__),
                   "seconds": round(seconds, 1), "command": f"python -m metanlp_lite stream --data {name} --streams "
                   f"{args.streams} --oml-steps {args.oml_steps} --seed {args.seed} --joint"}
         stored[name] = to_record(exp, config)
         for record in stored.values():     # the loader gives float32; the file keeps float16
             for learner in record["learners"].values():
                 learner["acc"] = learner["acc"].half()
+                if "acc_twin_free" in learner:
+                    learner["acc_twin_free"] = learner["acc_twin_free"].half()
         torch.save(stored, args.out)
     print(f"stored in {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
     for name, record in load_dataset_results(args.out).items():
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{name}: {c['streams']} streams, {c['sizes']['test']} test intents ({c['sizes']['train']} meta-train, "
               f"{c['sizes']['val']} meta-val), OML {c['oml_steps']} steps, seed {c['seed']}; 95% intervals over the streams")
         print(results_table(record))
+        print(twin_free_table(record))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["normalised", "twin_rows", "episodes_without", "twin_free_episodes", "repeated_queries"]
+__all__ = ["normalised", "twin_rows", "episodes_without", "twin_free_episodes", "repeated_queries", "twin_free_labels"]
 
 
 def normalised(text: str) -> str:
@@ -94,3 +94,30 @@ def repeated_queries(texts: Sequence[str], support_rows: Tensor, query_rows: Ten
     for r in rows.tolist():
         words[r] = ids.setdefault(normalised(texts[r]), len(ids))
     return (words[query_rows][:, :, None] == words[support_rows][:, None, :]).any(-1)
+
+
+def twin_free_labels(features: Tensor, texts: Sequence[str], labels: Tensor, test_classes: Sequence[int],
+                     seen_classes: Sequence[int], cut: float = 0.95) -> tuple[Tensor, int, int]:
+    """Labels for twin-free test streams: (P,) a copy of ``labels`` with -1 (drawn by no stream) on
+    every row of ``test_classes`` that has a twin among the rows of ``seen_classes`` (meta-train and
+    meta-val: :func:`twin_rows`, the same words or a cosine of at least ``cut``), and on every row
+    of a test intent with the same :func:`normalised` words as an earlier row of that intent (so that
+    no query repeats its intent's support sentence). Returns (labels, twins removed, repeats removed).
+    """
+    labels = torch.as_tensor(labels).clone()
+    test = torch.nonzero(torch.isin(labels, torch.as_tensor(list(test_classes)))).flatten()
+    seen = torch.nonzero(torch.isin(labels, torch.as_tensor(list(seen_classes)))).flatten()
+    twins = twin_rows(features, texts, test, seen, cut)
+    labels[twins] = -1
+    first: set[tuple[int, str]] = set()
+    repeats = []
+    for r in test.tolist():
+        if labels[r] < 0:
+            continue
+        key = (int(labels[r]), normalised(texts[r]))
+        if key in first:
+            repeats.append(r)
+        first.add(key)
+    labels[torch.tensor(repeats, dtype=torch.long)] = -1
+    return labels, len(twins), len(repeats)
+

@@ -34,12 +34,13 @@ from torch import Tensor
 from . import continual as cl
 from .continual import GRID, HEADS, StreamData, StreamRun
 from .episodes import check_shots
+from .leakage import twin_free_labels
 from .oml import OML, OMLLog, RepresentationNet, meta_train_oml, train_adapter_supervised
 from .stats import mean_ci95_t
 
 __all__ = ["STREAM_DATASETS", "L2_GRID", "NAMES", "StreamExperiment", "load_experiment_data", "check_stream_data",
            "check_settings", "run_experiment", "learner_names", "report", "update_latency", "RESULTS", "to_record",
-           "load_dataset_results", "results_table"]
+           "load_dataset_results", "results_table", "twin_free_table"]
 
 # --data's names -> (the registered dataset, its class split); any other value is the path to a file
 STREAM_DATASETS: dict[str, tuple[str, str]] = {"clinc150": ("clinc150", "random"), "banking77": ("banking77", "random"),
@@ -54,7 +55,8 @@ class StreamExperiment(NamedTuple):
     learners without names first, then the same with names (suffix :data:`NAMES`); chosen:
     {learner: its settings chosen on meta-val}; val_scores: {learner: {settings' values: meta-val
     accuracy %}}; logs: {"OML", "supervised adapter": their training's :class:`~metanlp_lite.oml.OMLLog`};
-    classes: {"train", "val", "test"}: class ids; first: the intents whose retention is measured."""
+    classes: {"train", "val", "test"}: class ids; first: the intents whose retention is measured;
+    clean_runs, twins: see :func:`run_experiment`'s ``twin_free``."""
 
     runs: dict[str, list[StreamRun]]
     chosen: dict[str, dict[str, float]]
@@ -62,6 +64,8 @@ class StreamExperiment(NamedTuple):
     logs: dict[str, OMLLog]
     classes: dict[str, list[int]]
     first: int
+    clean_runs: dict[str, list[StreamRun]] = {}   # with twin_free: the same learners on twin-free test streams
+    twins: tuple[int, int] = (0, 0)               # ... and the rows those streams leave out: twins, repeats
 
 
 def load_experiment_data(data: str, *, seed: int = 0, show_progress: bool = True) -> StreamData:
@@ -124,7 +128,7 @@ def learner_names(joint: bool = False) -> list[str]:
 
 def run_experiment(data: str | StreamData = "clinc150", *, n_streams: int = 20, oml_steps: int = 150, seed: int = 0,
                    first: int = 10, n_query: int = 20, joint: bool = False, show_progress: bool = True,
-                   source: str | None = None) -> StreamExperiment:
+                   source: str | None = None, twin_free: bool = False) -> StreamExperiment:
     """Notebook 07's experiment on ``data`` (a name or file of :func:`load_experiment_data`, or
     :class:`~metanlp_lite.continual.StreamData`): every learner of :func:`learner_names`, each
     chosen on 3 meta-val streams (seed + 1000 on) with the information it will have, then run on
@@ -132,7 +136,9 @@ def run_experiment(data: str | StreamData = "clinc150", *, n_streams: int = 20, 
     and ``n_query`` test utterances. OML and the supervised adapter: ``oml_steps`` steps from
     Proto-MAML init's chosen step size (notebook 07's settings otherwise). first: the retention's
     intents (at most all test intents but one). joint: also the joint bound (scored at ``first`` and
-    at the end only). Raises ValueError, saying what to change (:func:`check_settings`,
+    at the end only). twin_free: also every learner on streams with the same seeds drawn without the
+    test rows that have a twin in meta-train or meta-val, or repeat an earlier row of their intent
+    (:func:`~metanlp_lite.leakage.twin_free_labels`). Raises ValueError, saying what to change (:func:`check_settings`,
     :func:`check_stream_data`). Progress and the choices go to stderr with ``show_progress``."""
     check_settings(n_streams, oml_steps, n_query)
     d = data if isinstance(data, StreamData) else load_experiment_data(data, seed=seed, show_progress=show_progress)
@@ -184,7 +190,15 @@ def run_experiment(data: str | StreamData = "clinc150", *, n_streams: int = 20, 
     runs = {name: cl.run_streams(maker(name), d, streams, use_names=name.endswith(NAMES),
                                  score_at=(first, C) if name.startswith("joint") else None)
             for name in learner_names(joint)}
-    return StreamExperiment(runs, chosen, val_scores, logs, d.classes, first)
+    clean_runs, twins = {}, (0, 0)
+    if twin_free:
+        labels, *twins = twin_free_labels(d.features, d.texts, d.labels, d.classes["test"],
+                                          d.classes["train"] + d.classes["val"])
+        clean = [cl.make_stream(labels, d.classes["test"], n_query=n_query, seed=seed + i) for i in range(n_streams)]
+        clean_runs = {name: cl.run_streams(maker(name), d, clean, use_names=name.endswith(NAMES),
+                                           score_at=(first, C) if name.startswith("joint") else None)
+                      for name in learner_names(joint)}
+    return StreamExperiment(runs, chosen, val_scores, logs, d.classes, first, clean_runs, tuple(twins))
 
 
 def update_latency(runs: list[StreamRun]) -> tuple[float, float]:
@@ -241,9 +255,11 @@ def to_record(exp: StreamExperiment, config: dict[str, Any]) -> dict[str, Any]:
                 for name, rs in exp.runs.items()}
     training = {key: {"checked": log.checked, "val": log.val, "best_step": log.best_step, "seconds": log.seconds}
                 for key, log in exp.logs.items()}
+    for name, rs in exp.clean_runs.items():
+        learners[name]["acc_twin_free"] = torch.stack([r.acc for r in rs]).half()
     sizes = {part: len(ids) for part, ids in exp.classes.items()}
-    return {"config": {**config, "sizes": sizes, "first": exp.first}, "classes": exp.classes,
-            "learners": learners, "training": training}
+    return {"config": {**config, "sizes": sizes, "first": exp.first, "twins_removed": exp.twins[0],
+                       "repeats_removed": exp.twins[1]}, "classes": exp.classes, "learners": learners, "training": training}
 
 
 def load_dataset_results(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -259,6 +275,8 @@ def load_dataset_results(path: str | Path | None = None) -> dict[str, dict[str, 
     for record in stored.values():
         for learner in record["learners"].values():
             learner["acc"] = learner["acc"].float()
+            if "acc_twin_free" in learner:
+                learner["acc_twin_free"] = learner["acc_twin_free"].float()
     return stored
 
 
@@ -288,4 +306,24 @@ def results_table(record: dict[str, Any]) -> str:
         pool = [n for n in val if n.endswith(NAMES) == names and not n.startswith("joint bound")]
         best = max(pool, key=val.get)
         lines.append(f"meta-val picks, {'with' if names else 'without'} names: {best} ({val[best]:.1f} %)")
+    return "\n".join(lines)
+
+
+def twin_free_table(record: dict[str, Any]) -> str:
+    """The stored runs on twin-free test streams (``acc_twin_free``: the same seeds, without the
+    test rows that have a twin in meta-train or meta-val or repeat their intent's earlier rows): how
+    many rows that leaves out, then each learner's final accuracy and its paired difference from
+    nearest class mean's with the same information, on those streams and on the plain ones."""
+    cfg, learners = record["config"], record["learners"]
+    final = {key: {n: cl.average_accuracy(v[key])[:, -1] for n, v in learners.items()} for key in ("acc", "acc_twin_free")}
+    w = max(len(n) for n in learners)
+    lines = [f"twin-free test streams: {cfg['twins_removed']} test rows with a twin in meta-train or meta-val and "
+             f"{cfg['repeats_removed']} repeats within an intent left out",
+             f"{'learner':>{w}} {'final, twin-free %':>19} {'minus nearest class mean, same information':>44} {'(plain streams)':>18}"]
+    for name in learners:
+        base = "nearest class mean" + (NAMES if name.endswith(NAMES) else "")
+        m, h = mean_ci95_t(final["acc_twin_free"][name])
+        cells = [mean_ci95_t(final[k][name] - final[k][base]) if name != base else None for k in ("acc_twin_free", "acc")]
+        diff, plain = (f"{round(c[0], 2) + 0.0:+6.2f} ± {c[1]:4.2f}" if c else "" for c in cells)
+        lines.append(f"{name:>{w}} {f'{m:5.1f} ± {h:3.1f}':>19} {diff:>44} {plain:>18}")
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from metanlp_lite.leakage import episodes_without, normalised, twin_free_episodes, twin_rows
+from metanlp_lite.leakage import episodes_without, normalised, twin_free_episodes, twin_free_labels, twin_rows
 
 
 def test_normalised_ignores_case_punctuation_and_spaces():
@@ -51,3 +51,17 @@ def test_twin_free_episodes_at_several_cuts():
         1.0: (1, [False, True, True, True]), 0.995: (2, [False, False, True, True]), 0.98: (3, [False, False, False, True])}
     with pytest.raises(ValueError, match="cuts is empty"):
         twin_free_episodes(features, texts, test, seen, support, query, cuts=())
+
+
+def test_twin_free_labels_leaves_out_twins_and_repeats_within_an_intent():
+    texts = ["Roll dice", "roll dice!", "throw a die for me", "what time is it", "What time is it?", "time please",
+             "roll the dice", "tell me the time"]
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2])       # intents 0 and 1 are test intents, 2 is seen
+    features = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.7, 0.7], [0.0, 1.0], [0.0, 1.0], [0.3, 1.0],
+                             [0.6, 0.8], [-1.0, 0.1]])    # row 2 and row 6: cosine 0.99, a twin at 0.95
+    clean, twins, repeats = twin_free_labels(features, texts, labels, [0, 1], [2])
+    assert (twins, repeats) == (1, 2)
+    assert clean.tolist() == [0, -1, -1, 1, -1, 1, 2, 2]   # row 2 a twin of seen row 6; rows 1 and 4 repeat rows 0 and 3
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2]     # the caller's labels untouched
+    _, twins, _ = twin_free_labels(features, texts, labels, [0, 1], [2], cut=0.999)
+    assert twins == 0
