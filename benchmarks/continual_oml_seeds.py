@@ -33,6 +33,7 @@ the end and stored under ``"wall_s"``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import platform
 import sys
 import time
@@ -62,20 +63,40 @@ def scores(make, data: cl.StreamData, streams: list[cl.Stream], use_names: bool)
     return cl.average_accuracy(acc)[:, -1], cl.retention(acc, FIRST)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def setup(description: str, out: Path) -> tuple[argparse.Namespace, cl.StreamData, list[cl.Stream], Callable[[str], None]]:
+    """The seeds benchmarks' command line (--seeds, --steps, --eval-every, --streams, --out), one thread,
+    notebook 07's CLINC150 data and its test streams, and a timestamped logger to stderr
+    (benchmarks/continual_oml_paper.py uses it too)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--streams", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=out)
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
-    say = lambda text: print(f"[{time.perf_counter() - start:6.0f} s] {text}", file=sys.stderr, flush=True)  # noqa: E731
+
+    def say(text: str) -> None:
+        print(f"[{time.perf_counter() - start:6.0f} s] {text}", file=sys.stderr, flush=True)
+
     data = cl.load_stream_data("clinc150", seed=0, show_progress=False)
     streams = [cl.make_stream(data.labels, data.classes["test"], k_shot=1, n_query=N_QUERY, seed=i)
                for i in range(args.streams)]
+    return args, data, streams, say
+
+
+def save_and_print(stored: dict, out: Path, table: Callable[[Path], str], cpu: str) -> None:
+    """Store the runs in ``out``, then print ``table(out)`` (read back from the file) and the wall time."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(stored, out)
+    print(table(out))
+    print(f"\nwall time {stored['wall_s']:.0f} s on {cpu} (one thread); {out} ({out.stat().st_size / 1024:.0f} KiB)")
+
+
+def main() -> None:
+    start = time.perf_counter()
+    args, data, streams, say = setup(__doc__.splitlines()[0], OUT)
     names = [*TRAINERS] + [f"nearest class mean on h ({t})" for t in TRAINERS] + \
         [f"nearest class mean on h ({t}) + names" for t in TRAINERS]
     rows: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {n: [] for n in names}
@@ -122,11 +143,7 @@ def main() -> None:
               "chosen": chosen,
               "cpu": cpu_model(), "torch": str(torch.__version__), "threads": 1}
     stored = {"config": config, "training": training, "learners": learners, "wall_s": time.perf_counter() - start}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(stored, args.out)
-    print(oml_seeds_table(load_oml_seeds(args.out)))
-    print(f"\nwall time {stored['wall_s']:.0f} s on {config['cpu']} (one thread); {args.out} "
-          f"({args.out.stat().st_size / 1024:.0f} KiB)")
+    save_and_print(stored, args.out, lambda path: oml_seeds_table(load_oml_seeds(path)), config["cpu"])
 
 
 if __name__ == "__main__":
