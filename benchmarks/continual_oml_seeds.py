@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 
 from metanlp_lite import continual as cl
+from metanlp_lite.leakage import twin_free_labels
 from metanlp_lite.oml import (OML, OML_SEEDS_RESULTS, TRAINERS, PrototypesOn, RepresentationNet, load_oml_seeds,
                               meta_train_oml, oml_seeds_table, train_adapter_protonet, train_adapter_supervised)
 
@@ -97,9 +98,15 @@ def save_and_print(stored: dict, out: Path, table: Callable[[Path], str], cpu: s
 def main() -> None:
     start = time.perf_counter()
     args, data, streams, say = setup(__doc__.splitlines()[0], OUT)
+    # the same stream seeds without the test rows that have a twin in meta-train or meta-val or repeat their intent's
+    labels_tf, n_twins, n_repeats = twin_free_labels(data.features, data.texts, data.labels, data.classes["test"],
+                                                     data.classes["train"] + data.classes["val"])
+    streams_tf = [cl.make_stream(labels_tf, data.classes["test"], k_shot=1, n_query=N_QUERY, seed=i)
+                  for i in range(args.streams)]
     names = [*TRAINERS] + [f"nearest class mean on h ({t})" for t in TRAINERS] + \
         [f"nearest class mean on h ({t}) + names" for t in TRAINERS]
     rows: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {n: [] for n in names}
+    rows_tf: dict[str, list[torch.Tensor]] = {n: [] for n in names}     # final accuracy on the twin-free streams
     training = {t: {"checked": [], "val": [], "best_step": [], "seconds": [], "losses": [], "step_size": []} for t in TRAINERS}
     for seed in args.seeds:
         for trainer, fit in FIT.items():
@@ -112,10 +119,14 @@ def main() -> None:
             say(f"seed {seed}, {trainer}: meta-val {log.val[0]:.2f} -> best {max(log.val):.2f} at step {log.best_step} "
                 f"of {args.steps}, last {log.val[-1]:.2f} ({log.seconds:.0f} s)")
             rows[trainer].append(scores(lambda: OML(body, steps=1), data, streams, False))
+            rows_tf[trainer].append(scores(lambda: OML(body, steps=1), data, streams_tf, False)[0])
             for suffix, use_names in (("", False), (" + names", True)):
                 rows[f"nearest class mean on h ({trainer}){suffix}"].append(
                     scores(lambda: PrototypesOn(body), data, streams, use_names))
+                rows_tf[f"nearest class mean on h ({trainer}){suffix}"].append(
+                    scores(lambda: PrototypesOn(body), data, streams_tf, use_names)[0])
     learners = {name: {"final": torch.stack([f for f, _ in r]), "retention": torch.stack([k for _, k in r]),
+                       "final_twin_free": torch.stack(rows_tf[name]),
                        "trainer": next(t for t in TRAINERS if t in name), "names": name.endswith(" + names")}
                 for name, r in rows.items()}
     chosen = {}     # Proto-MAML init's step size and steps, chosen on meta-val as notebook 07 does (with names: with them)
@@ -126,13 +137,14 @@ def main() -> None:
                       "Proto-MAML init": lambda: cl.OnlineHead(init="prototype", **chosen["Proto-MAML init" + suffix])}
         for name, make in references.items():
             final, kept = scores(make, data, streams, use_names)
-            learners[name + suffix] = {"final": final[None], "retention": kept[None], "trainer": None, "names": use_names}
+            learners[name + suffix] = {"final": final[None], "retention": kept[None], "trainer": None, "names": use_names,
+                                       "final_twin_free": scores(make, data, streams_tf, use_names)[0][None]}
     say("test streams done")
     for log in training.values():
         log["checked"] = log["checked"][0]
         log["val"] = torch.tensor(log["val"], dtype=torch.float32)
         log["losses"] = torch.tensor(log["losses"], dtype=torch.float32)
-    config = {"dataset": "clinc150", "split_seed": 0, "seeds": args.seeds, "steps": args.steps,
+    config = {"dataset": "clinc150", "split_seed": 0, "twins_removed": n_twins, "repeats_removed": n_repeats, "seeds": args.seeds, "steps": args.steps,
               "eval_every": args.eval_every, "n_streams": args.streams, "n_query": N_QUERY, "k_shot": 1, "first": FIRST,
               "n_test_intents": len(data.classes["test"]), "step_size_init": LR,
               "trainer_settings": {"meta_batch": 8, "n_classes": 20, "k_shot": 1, "n_query": 5, "batch": 960, "lr": 1e-4,

@@ -396,6 +396,13 @@ def oml_seeds_table(stored: dict[str, Any]) -> str:
             if name != ref and v["trainer"]:
                 m, h = _over(v["final"], learners[ref]["final"])
                 lines.append(f"{name:>{w}}{f'{m:+6.2f} ± {h:4.2f} {verdict(m, h):>13}':>30}")
+    if all("final_twin_free" in v for v in learners.values()):     # the same learners on twin-free streams
+        lines += ["", f"on twin-free streams (the same seeds; {cfg['twins_removed']} test rows with a twin in meta-train or "
+                  f"meta-val and {cfg['repeats_removed']} repeats within an intent left out), over streams and seeds:"]
+        for a_, b_ in [(TRAINERS[0], TRAINERS[1]), (TRAINERS[0], TRAINERS[2]), (TRAINERS[1], TRAINERS[2])] + \
+                [(n, "nearest class mean" + (" + names" if v["names"] else "")) for n, v in learners.items() if v["trainer"]]:
+            m, h = _over(learners[a_]["final_twin_free"], learners[b_]["final_twin_free"])
+            lines.append(f"{a_ + ' - ' + b_:>{w}}{f'{m:+6.2f} ± {h:4.2f} {verdict(m, h):>13}':>30}")
     a, b = (torch.as_tensor(training[t]["losses"], dtype=torch.float64) for t in (TRAINERS[0], TRAINERS[2]))
     lines += ["", f"{TRAINERS[0]} against the {TRAINERS[2]}, on the same episodes at every step: their meta-training losses "
               f"differ by at most {(a - b).abs().max():.1e} nats ({(a - b).abs().div(b.abs()).max() * 100:.2f}% of the loss) "
