@@ -4,8 +4,8 @@
 
 Phase 1: 11 of xSID's intents (those with at least 12 distinct sentences, near-duplicates merged)
 arrive in English, 1 example each; phase 2: the same intents again, 1 example each, in L = de
-(German), de-st (South Tyrolean) or id (Indonesian), or in English (the control, no drift). Eight
-learners (nearest class mean, fine-tuning without bias, fine-tuning + replay, Proto-MAML init, each
+(German), de-st (South Tyrolean) or id (Indonesian), or in English (the control, no drift). Ten
+learners (nearest class mean, fine-tuning without bias, fine-tuning + replay, Proto-MAML init, the joint bound, each
 without and with the intents' names) with notebook 07's settings
 (:data:`metanlp_lite.drift.SETTINGS`), on 20 seeded streams per language, scored after every arrival
 on 10 held-out English queries per intent and on their translations in L

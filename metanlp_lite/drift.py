@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .continual import Learner, OnlineHead, RunningPrototypes
+from .continual import JointHead, Learner, OnlineHead, RunningPrototypes
 from .leakage import normalised
 from .xsid import XSID_INTENTS, XSID_LANGUAGES
 
@@ -46,9 +46,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "fine-tuning, no bias": {"bias": False, "lr": 0.001, "steps": 1}, "Proto-MAML init": {"init": "prototype", "lr": 0.003},
     "fine-tuning + replay": {"replay": -1, "lr": 1.0, "steps": 5}, "fine-tuning + replay + names": {"replay": -1, "lr": 0.3},
     "fine-tuning, no bias + names": {"bias": False, "lr": 0.001, "steps": 1},
-    "Proto-MAML init + names": {"init": "prototype", "lr": 0.001, "steps": 5}}   # steps: 1 where not given
+    "Proto-MAML init + names": {"init": "prototype", "lr": 0.001, "steps": 5},   # steps: 1 where not given
+    "joint bound (offline)": {"l2": 1e-4}, "joint bound (offline) + names": {"l2": 0.1}}   # mu: notebook 07's meta-val
 LEARNERS: tuple[str, ...] = tuple(name + names for names in ("", " + names") for name in   # the names are English
-                                  ("nearest class mean", "fine-tuning, no bias", "fine-tuning + replay", "Proto-MAML init"))
+                                  ("nearest class mean", "fine-tuning, no bias", "fine-tuning + replay", "Proto-MAML init",
+                                   "joint bound (offline)"))
 RESULTS = "continual_drift.pt"     # benchmarks/continual_drift.py's runs, shipped in metanlp_lite/results/
 
 
@@ -208,7 +210,9 @@ def run_drift(learner: Learner, features: Tensor, stream: DriftStream, names: Te
 
 def make_learner(name: str) -> Learner:
     """A fresh learner of :data:`LEARNERS` by name (with "+ names": :func:`run_drift` feeds the names)."""
-    return RunningPrototypes() if name.startswith("nearest class mean") else OnlineHead(**SETTINGS[name])
+    if name.startswith("nearest class mean"):
+        return RunningPrototypes()
+    return JointHead(**SETTINGS[name]) if name.startswith("joint bound") else OnlineHead(**SETTINGS[name])
 
 
 def run_experiment(data: DriftData, languages: Sequence[str] = ("en",) + LANGUAGES, learners: Sequence[str] = LEARNERS,

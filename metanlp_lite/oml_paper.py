@@ -215,6 +215,9 @@ def oml_paper_table(stored: dict[str, Any]) -> str:
         lines.append(f"  seed {seed}: {v[0]:5.2f} -> {float(v.max()):5.2f} (step {tr['best_step'][s]:4d}, {end}) -> "
                      f"{v[-1]:5.2f}; step size {tr['step_size'][s]:.4f}; {tr['seconds'][s]:5.1f} s")
     w = max(len(n) for n in learners)
+    if "name_steps" in cfg:
+        lines.append(f"  with names, the online steps chosen on meta-val with names from {cfg.get('name_steps_grid')}, "
+                     f"per seed: {cfg['name_steps']}")
     lines += ["", f"{'final accuracy, all intents %':>{w}}{'per seed':>30}{'all':>16}{'retention, first ' + str(cfg['first']) + ' %':>24}"]
     zero = lambda x: torch.zeros(1, x.shape[1])  # noqa: E731
     for name, v in learners.items():
