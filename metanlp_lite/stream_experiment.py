@@ -64,7 +64,7 @@ class StreamExperiment(NamedTuple):
     logs: dict[str, OMLLog]
     classes: dict[str, list[int]]
     first: int
-    clean_runs: dict[str, list[StreamRun]] = {}   # with twin_free: the same learners on twin-free test streams
+    clean_runs: dict[str, list[StreamRun]] | None = None   # with twin_free: the learners on twin-free test streams
     twins: tuple[int, int] = (0, 0)               # ... and the rows those streams leave out: twins, repeats
 
 
@@ -190,7 +190,7 @@ def run_experiment(data: str | StreamData = "clinc150", *, n_streams: int = 20, 
     runs = {name: cl.run_streams(maker(name), d, streams, use_names=name.endswith(NAMES),
                                  score_at=(first, C) if name.startswith("joint") else None)
             for name in learner_names(joint)}
-    clean_runs, twins = {}, (0, 0)
+    clean_runs, twins = None, (0, 0)
     if twin_free:
         labels, *twins = twin_free_labels(d.features, d.texts, d.labels, d.classes["test"],
                                           d.classes["train"] + d.classes["val"])
@@ -255,7 +255,7 @@ def to_record(exp: StreamExperiment, config: dict[str, Any]) -> dict[str, Any]:
                 for name, rs in exp.runs.items()}
     training = {key: {"checked": log.checked, "val": log.val, "best_step": log.best_step, "seconds": log.seconds}
                 for key, log in exp.logs.items()}
-    for name, rs in exp.clean_runs.items():
+    for name, rs in (exp.clean_runs or {}).items():
         learners[name]["acc_twin_free"] = torch.stack([r.acc for r in rs]).half()
     sizes = {part: len(ids) for part, ids in exp.classes.items()}
     return {"config": {**config, "sizes": sizes, "first": exp.first, "twins_removed": exp.twins[0],
